@@ -15,5 +15,5 @@ class CharsetError(DataError):
     """A label holds characters the charset cannot encode."""
 
 
-class SkipSample(CharsetError):  # noqa: N818 - a signal, not a failure
+class SkipSample(CharsetError):
     """Raised by ``Charset.encode(policy="skip")``: the caller drops the sample and counts it."""

@@ -49,9 +49,7 @@ class Scores:
         return asdict(self)
 
 
-def score(
-    predictions: Sequence[str], references: Sequence[str], protocol: str = "exact"
-) -> Scores:
+def score(predictions: Sequence[str], references: Sequence[str], protocol: str = "exact") -> Scores:
     """Score ``predictions`` against ``references`` (same length) under ``protocol``."""
     if len(predictions) != len(references):
         raise ValueError(

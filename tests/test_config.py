@@ -48,7 +48,7 @@ def test_dotted_overrides_parse_yaml_scalars():
 
 
 def test_malformed_override():
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         apply_overrides({}, ["inner.layers"])
 
 

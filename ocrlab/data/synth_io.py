@@ -22,8 +22,11 @@ def synth_dataset(
     min_chars: int | None = None,
     max_chars: int | None = None,
     font_dirs: Sequence[str] = (),
+    charset=None,
 ):
-    """A :class:`~ocrlab.data.datasets.SyntheticLines` from command-line style options."""
+    """A :class:`~ocrlab.data.datasets.SyntheticLines` from command-line style options.
+
+    With a ``charset``, the text source only draws text the charset can encode."""
     from .datasets import SyntheticLines
     from .synth import Renderer, SynthConfig
     from .text import make_text_source
@@ -33,13 +36,14 @@ def synth_dataset(
         config.crop = crop
     if font_dirs:
         config.font_dirs = list(font_dirs)
-    limits = {}
-    if min_chars is not None:
-        limits["min_chars"] = min_chars
-    if max_chars is not None:
-        limits["max_chars"] = max_chars
-    source = make_text_source(text, seed=seed, **limits)
-    return SyntheticLines(n, seed=seed, text=source, renderer=Renderer(config))
+    for key, value in (("min_chars", min_chars), ("max_chars", max_chars)):
+        if value is not None:
+            text += f",{key}={value}"
+    words = None
+    if text.startswith("wordfreq") and "words_only" not in text:
+        words = make_text_source(text + ",words_only=true", seed=seed, charset=charset)
+    source = make_text_source(text, seed=seed, charset=charset)
+    return SyntheticLines(n, seed=seed, text=source, renderer=Renderer(config), words=words)
 
 
 def encode_png(image: Image.Image) -> bytes:
