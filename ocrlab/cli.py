@@ -117,10 +117,130 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_model_commands(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train a model (CTC + Q-Former/LM loss) into a run folder")
+    tr.add_argument("--config", default=None, help="YAML preset, e.g. configs/small.yaml")
+    tr.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override, repeatable"
+    )
+    tr.add_argument("--out", required=True, help="run folder")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("eval", help="score a checkpoint on a dataset with the CTC path")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--data", required=True, help="folder, *.lmdb, labels .tsv or synth:n=..")
+    ev.add_argument("--labels", default=None, help="labels file inside the --data folder")
+    ev.add_argument("--protocol", choices=["exact", "alnum36"], default="exact")
+    ev.add_argument("--max-width", type=int, default=2048, help="squeeze only wider lines")
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--limit", type=int, default=None, help="score only the first N lines")
+    ev.add_argument("--errors", type=int, default=0, help="print the first N misread lines")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=_cmd_eval)
+
+    pr = sub.add_parser("predict", help="read line images with a checkpoint")
+    pr.add_argument("checkpoint")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--max-width", type=int, default=2048)
+    pr.add_argument("--json", action="store_true", help="one JSON object per image")
+    pr.set_defaults(func=_cmd_predict)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import load_run_config, train
+
+    config = load_run_config(args.config, args.set)
+    result = train(config, args.out, resume=args.resume)
+    val = result.last_val or {}
+    cer = f", last val CER {val['cer']:.4f}" if "cer" in val else ""
+    print(f"trained to step {result.step} in {result.seconds / 60:.1f} min{cer}; run: {args.out}")
+    return 0
+
+
+def _open_eval_data(spec: str, labels: str | None):
+    from .data.datasets import FolderDataset, open_dataset
+
+    if labels is not None:
+        return FolderDataset(spec, labels)
+    return open_dataset(spec)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from .evaluation import evaluate
+    from .models import OCRModel
+
+    model = OCRModel.from_pretrained(args.checkpoint)
+    dataset = _open_eval_data(args.data, args.labels)
+    t0 = time.perf_counter()
+    result = evaluate(
+        model,
+        dataset,
+        protocol=args.protocol,
+        batch_size=args.batch_size,
+        max_width=args.max_width,
+        progress=not args.json,
+        limit=args.limit,
+    )
+    report = {
+        "checkpoint": args.checkpoint,
+        "data": args.data,
+        "labels": args.labels,
+        "protocol": args.protocol,
+        **result.as_dict(),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        s = result.scores
+        print(
+            f"{s.n} lines: CER {100 * s.cer:.2f}%, accuracy {100 * s.accuracy:.2f}%, "
+            f"1-NED {s.ned:.4f}, WER {100 * s.wer:.2f}% ({args.protocol} protocol)"
+        )
+    shown = 0
+    for key, p, r in zip(result.keys, result.predictions, result.references, strict=True):
+        if shown >= args.errors:
+            break
+        if p != r:
+            print(f"{key}\tread {p!r}\texpected {r!r}", file=sys.stderr)
+            shown += 1
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .models import OCRModel
+
+    model = OCRModel.from_pretrained(args.checkpoint)
+    results = model.recognize(args.images, max_width=args.max_width)
+    for path, r in zip(args.images, results, strict=True):
+        if args.json:
+            record = {
+                "image": path,
+                "text": r.text,
+                "confidence": round(r.confidence, 4),
+                "char_confidences": [round(c, 4) for c in r.char_confidences],
+                "pixel_spans": [[round(a, 1), round(b, 1)] for a, b in r.pixel_spans],
+            }
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(f"{path}\t{r.text}\t{r.confidence:.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
+    from .lm.cli import add_lm_commands
+
+    add_lm_commands(sub)
+    _add_model_commands(sub)
     demo = sub.add_parser("demo", help="the README's demo")
     demo.add_argument("--out", default="out/demo_contact_sheet.png")
     demo.set_defaults(func=_cmd_demo)

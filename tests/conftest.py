@@ -41,3 +41,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if REQUIRE_SYSTEM_DEPS:
                 pytest.fail(f"{message}, but OCRLAB_REQUIRE_SYSTEM_DEPS=1 (CI installs it)")
             pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> str:
+    """A tiny random GPT-2 + character tokenizer saved in Hugging Face format (offline)."""
+    from helpers import save_tiny_lm
+
+    return str(save_tiny_lm("gpt2", tmp_path_factory.mktemp("tiny_lm")))

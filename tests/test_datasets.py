@@ -365,7 +365,9 @@ def test_synthetic_lines_with_stand_ins(monkeypatch):
     import types
 
     fake = types.ModuleType("ocrlab.data.synth")
-    fake.synth_sample = lambda i, seed, text, renderer, words: _FakeResult(text.sample(i), [seed, i])
+    fake.synth_sample = lambda i, seed, text, renderer, words: _FakeResult(
+        text.sample(i), [seed, i]
+    )
     monkeypatch.setitem(sys.modules, "ocrlab.data.synth", fake)
     ds = SyntheticLines(5, seed=7, text=_FakeText(), renderer=object(), transform=LineTransform())
     assert len(ds) == 5 and ds.name == "synth(seed=7)"

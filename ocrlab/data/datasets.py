@@ -135,11 +135,7 @@ class SyntheticLines(LineDataset):
     def __len__(self) -> int:
         return self.n
 
-    def render(self, index: int) -> Any:
-        """The full :class:`~ocrlab.data.synth.RenderResult` of item ``index`` (char boxes,
-        font, parameters), for notebooks that want more than the image."""
-        from .synth import synth_sample
-
+    def _build(self) -> None:
         if self.text is None:
             from .text import WordfreqText
 
@@ -150,9 +146,24 @@ class SyntheticLines(LineDataset):
             from .synth import Renderer
 
             self.renderer = Renderer()
+
+    def render(self, index: int) -> Any:
+        """The full :class:`~ocrlab.data.synth.RenderResult` of item ``index`` (char boxes,
+        font, parameters), for notebooks that want more than the image."""
+        from .synth import synth_sample
+
+        self._build()
         return synth_sample(
             _check_index(index, self.n, self.name), self.seed, self.text, self.renderer, self.words
         )
+
+    def text_at(self, index: int) -> str:
+        """Item ``index``'s label without rendering it."""
+        from .synth import sample_text
+
+        self._build()
+        index = _check_index(index, self.n, self.name)
+        return sample_text(index, self.seed, self.text, self.renderer, self.words)[0]
 
     def __getitem__(self, index: int) -> Sample:
         index = _check_index(index, self.n, self.name)
@@ -246,6 +257,10 @@ class FolderDataset(LineDataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def text_at(self, index: int) -> str:
+        """Item ``index``'s label without reading its image."""
+        return self.entries[_check_index(index, len(self), self.name)].text
+
     def __getitem__(self, index: int) -> Sample | None:
         entry = self.entries[_check_index(index, len(self), self.name)]
         try:
@@ -328,6 +343,10 @@ class LmdbDataset(LineDataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def text_at(self, index: int) -> str:
+        """Item ``index``'s label without reading its image."""
+        return self.labels[_check_index(index, len(self), self.name)]
 
     def __getitem__(self, index: int) -> Sample | None:
         index = _check_index(index, len(self), self.name)
@@ -425,6 +444,14 @@ class ConcatDataset(_TorchConcatDataset):
         if sample is None:
             return None
         return Sample(sample.image, sample.text, f"{self.names[d]}:{sample.key}")
+
+    def text_at(self, index: int) -> str:
+        """Item ``index``'s label without reading or rendering its image."""
+        if index < 0:
+            index += len(self)
+        d = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[d - 1] if d > 0 else 0
+        return self.datasets[d].text_at(index - start)
 
     @property
     def skipped(self) -> Counter[str]:

@@ -1193,17 +1193,27 @@ def synth_sample(
     one word, as scene-text benchmarks do.
     """
     renderer = renderer or default_renderer()
-    crop = None
-    source = text_source
-    if word_source is not None:
-        crop = renderer.config.crop
-        if crop == "mixed":
-            u = np.random.default_rng([seed, index, _CROP_SALT]).random()
-            crop = "word" if u < renderer.config.p_word else "line"
-        if crop == "word":
-            source = word_source
-    text = _text_at(source, index)
+    text, crop = sample_text(index, seed, text_source, renderer, word_source)
     return renderer.render(text, [seed, index], crop=crop)
+
+
+def sample_text(
+    index: int,
+    seed: int,
+    text_source: TextSource | Callable[[int], str],
+    renderer: Renderer | None = None,
+    word_source: TextSource | Callable[[int], str] | None = None,
+) -> tuple[str, str | None]:
+    """The text of :func:`synth_sample` ``index`` and the crop it forces (None: the renderer
+    decides) — without rendering, e.g. to batch lines of similar length."""
+    if word_source is None:
+        return _text_at(text_source, index), None
+    config = (renderer or default_renderer()).config
+    crop = config.crop
+    if crop == "mixed":
+        u = np.random.default_rng([seed, index, _CROP_SALT]).random()
+        crop = "word" if u < config.p_word else "line"
+    return _text_at(word_source if crop == "word" else text_source, index), crop
 
 
 _CROP_SALT = 0x5EED_C80

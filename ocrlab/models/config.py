@@ -1,0 +1,69 @@
+"""The nested config that builds an :class:`~ocrlab.models.OCRModel`.
+
+One place sets the sizes that depend on each other (``OCRConfig.__post_init__``): the Q-Former's
+``encoder_width`` follows its source stage, the CTC head's class count follows the charset.
+The whole config is saved inside every checkpoint and run folder and rebuilds the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EncoderConfig:
+    """CNN (+ optional context stage) mapping a (B, 1, 32, W) line to (B, W/4, d_model).
+
+    ``channels[i]`` / ``blocks[i]`` give the width and residual-block count of stage ``i``;
+    the stem and the first downsampling halve the width (stride 4 in total), later ones only the
+    height. ``context`` adds a sequence model after the CNN: "none", "bilstm" or "transformer".
+    The defaults are the ``small`` preset (``ocrlab.models.encoder.encoder_preset``).
+    """
+
+    in_channels: int = 1
+    height: int = 32
+    stem_channels: int = 16
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    blocks: list[int] = field(default_factory=lambda: [1, 2, 2])
+    d_model: int = 512
+    context: str = "bilstm"
+    context_layers: int = 2
+    context_heads: int = 8
+    dropout: float = 0.1
+
+
+@dataclass
+class QFormerConfig:
+    """BLIP-2 Q-Former over one named encoder stage (``source_stage``)."""
+
+    enabled: bool = True
+    num_queries: int = 16
+    hidden_size: int = 512
+    num_layers: int = 2
+    num_heads: int = 8
+    intermediate_size: int = 1024
+    cross_attention_frequency: int = 1
+    source_stage: str = "cnn"
+    dropout: float = 0.1
+
+
+@dataclass
+class LMConfig:
+    """The frozen causal LM that reads the projected queries.
+
+    ``name_or_path``: a Hugging Face hub name (used only when cached locally; nothing downloads
+    at run time) or a local directory, e.g. the embedded LM ``ocrlab lm pretrain`` writes.
+    """
+
+    name_or_path: str = "models/ocrlab-charlm"
+    max_text_tokens: int = 64
+    dtype: str = "float32"
+    local_files_only: bool = True  # False lets a hub name download (the user's opt-in)
+
+
+@dataclass
+class OCRConfig:
+    charset: str = "latin"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    qformer: QFormerConfig = field(default_factory=QFormerConfig)
+    lm: LMConfig = field(default_factory=LMConfig)

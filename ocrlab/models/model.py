@@ -1,0 +1,406 @@
+"""OCRModel: encoder → CTC head (the fast reading path), and, in training, the encoder's chosen
+stage → Q-Former queries → ``language_projection`` → frozen causal LM loss.
+
+``forward`` returns an :class:`OCROutput`; ``recognize`` reads images; ``save_pretrained`` /
+``from_pretrained`` write and read a checkpoint directory:
+
+    config.json         the OCRConfig that builds the model (+ format version)
+    charset.json        the CTC vocabulary
+    model.safetensors   every trained weight (the frozen LM's are not repeated here)
+    lm/                 a copy of the LM when it came from a local directory (a hub name is
+                        referenced in config.json instead)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..charset import Charset
+from ..config import ConfigError, from_dict, to_dict
+from ..errors import OcrlabError
+from .config import OCRConfig
+from .ctc import CTCHead, Decoded, ctc_feasible, ctc_loss, greedy_decode
+from .encoder import Encoder, EncoderOutput
+
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+CHARSET_NAME = "charset.json"
+LM_DIR = "lm"
+_LM_PREFIX = "lm_bridge.lm."
+
+
+class CheckpointError(OcrlabError):
+    """A checkpoint directory that is missing, incomplete, corrupt or does not fit the model."""
+
+
+@dataclass
+class OCROutput:
+    """What :meth:`OCRModel.forward` returns.
+
+    loss: () ``ctc_weight * ctc_loss + lm_weight * lm_loss`` over what was computed (None
+        without targets).
+    ctc_loss: () mean CTC loss over the lines whose target fits in their frames.
+    lm_loss: () the frozen LM's next-token loss on the texts given the queries (None when the
+        model has no Q-Former/LM or no texts were given).
+    ctc_logits: (B, T, C) CTC logits, C = len(charset) incl. blank at 0.
+    lengths: (B,) real frames per line.
+    feasible: (B,) bool, lines whose target the frames can hold (others are left out of the
+        CTC loss and counted by the trainer).
+    cross_attentions: one (B, heads, Q, T_s) map per cross-attention layer over the source
+        stage's real positions (empty unless asked for).
+    self_attentions: one (B, heads, Q, Q) map per Q-Former layer (empty unless asked for).
+    query_output: (B, Q, H) the Q-Former's queries (None without a Q-Former).
+    encoder: the :class:`~ocrlab.models.encoder.EncoderOutput` (features, masks, stages).
+    """
+
+    loss: torch.Tensor | None
+    ctc_loss: torch.Tensor | None
+    lm_loss: torch.Tensor | None
+    ctc_logits: torch.Tensor
+    lengths: torch.Tensor
+    feasible: torch.Tensor | None = None
+    cross_attentions: tuple[torch.Tensor, ...] = ()
+    self_attentions: tuple[torch.Tensor, ...] = ()
+    query_output: torch.Tensor | None = None
+    encoder: EncoderOutput | None = None
+
+
+@dataclass
+class Recognition:
+    """One recognized line.
+
+    text, confidence, char_confidences: as :class:`~ocrlab.models.ctc.Decoded`.
+    spans: per character, its (first, last) encoder frame, inclusive.
+    pixel_spans: per character, (x0, x1) in the ORIGINAL image's pixel columns.
+    """
+
+    text: str
+    confidence: float
+    char_confidences: list[float] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    pixel_spans: list[tuple[float, float]] = field(default_factory=list)
+
+
+class OCRModel(nn.Module):
+    """The recognizer. Build it from an :class:`OCRConfig` (and a charset), or load it with
+    :meth:`from_pretrained`.
+
+    Args:
+        config: the nested config; ``config.qformer.enabled`` adds the Q-Former + LM branch.
+        charset: the CTC vocabulary (default: ``Charset.preset(config.charset)``).
+    """
+
+    def __init__(self, config: OCRConfig, charset: Charset | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.charset = charset if charset is not None else Charset.preset(config.charset)
+        self.encoder = Encoder(config.encoder)
+        self.ctc_head = CTCHead(config.encoder.d_model, len(self.charset))
+        self.qformer = None
+        self.lm_bridge = None
+        if config.qformer.enabled:
+            from .lm import LMBridge
+            from .qformer import QFormer
+
+            source = config.qformer.source_stage
+            if source not in self.encoder.stages:
+                raise ConfigError(
+                    f"qformer.source_stage={source!r} is not an encoder stage; "
+                    f"stages: {', '.join(self.encoder.stages)}"
+                )
+            width = self.encoder.stages[source].channels
+            self.qformer = QFormer(config.qformer, encoder_width=width)
+            self.lm_bridge = LMBridge(config.lm, config.qformer.hidden_size)
+
+    @property
+    def has_lm(self) -> bool:
+        return self.lm_bridge is not None
+
+    @property
+    def source_stride(self) -> int:
+        """Width stride (input pixels per position) of the stage the Q-Former reads."""
+        return self.encoder.stages[self.config.qformer.source_stage].stride
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        widths: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
+        target_lengths: torch.Tensor | None = None,
+        texts: Sequence[str] | None = None,
+        *,
+        ctc_weight: float = 1.0,
+        lm_weight: float = 1.0,
+        compute_lm: bool = True,
+        output_attentions: bool = False,
+    ) -> OCROutput:
+        """Run the model.
+
+        Args:
+            images: (B, 1, 32, W) normalized lines, W a multiple of 4, right-padded.
+            widths: (B,) true widths in pixels (None: all W).
+            targets: (sum L,) concatenated CTC targets; target_lengths: (B,).
+            texts: the B label strings, for the LM loss.
+            ctc_weight, lm_weight: weights of the two losses in ``loss``.
+            compute_lm: run the Q-Former/LM branch (when present and ``texts`` are given).
+            output_attentions: return the Q-Former's attention maps (runs the Q-Former even
+                without texts).
+        """
+        enc = self.encoder(images, widths)
+        logits = self.ctc_head(enc.features)  # (B, T, C)
+        lengths = enc.mask.sum(1)  # (B,)
+
+        ctc = feasible = None
+        if targets is not None and target_lengths is not None:
+            feasible = ctc_feasible(lengths, targets, target_lengths)  # (B,)
+            ctc = self._ctc_loss(logits, lengths, targets, target_lengths, feasible)
+
+        lm_loss = None
+        query_output = None
+        cross: tuple[torch.Tensor, ...] = ()
+        self_att: tuple[torch.Tensor, ...] = ()
+        run_lm = compute_lm and texts is not None and self.has_lm
+        if self.qformer is not None and (run_lm or output_attentions):
+            source = self.config.qformer.source_stage
+            q = self.qformer(
+                enc.stages[source], enc.stage_masks[source], output_attentions=output_attentions
+            )
+            query_output, cross, self_att = q.query_output, q.cross_attentions, q.self_attentions
+            if run_lm:
+                lm_loss = self.lm_bridge(query_output, list(texts)).loss
+
+        parts = []
+        if ctc is not None:
+            parts.append(ctc_weight * ctc)
+        if lm_loss is not None:
+            parts.append(lm_weight * lm_loss)
+        loss = torch.stack(parts).sum() if parts else None
+        return OCROutput(
+            loss=loss,
+            ctc_loss=ctc,
+            lm_loss=lm_loss,
+            ctc_logits=logits,
+            lengths=lengths,
+            feasible=feasible,
+            cross_attentions=cross,
+            self_attentions=self_att,
+            query_output=query_output,
+            encoder=enc,
+        )
+
+    @staticmethod
+    def _ctc_loss(logits, lengths, targets, target_lengths, feasible) -> torch.Tensor:
+        """Mean CTC loss over the feasible lines (0 with a graph when none is)."""
+        log_probs = CTCHead.log_probs(logits)  # (B, T, C)
+        if bool(feasible.all()):
+            return ctc_loss(log_probs, lengths, targets, target_lengths)
+        if not bool(feasible.any()):
+            return log_probs.sum() * 0.0
+        offsets = torch.cumsum(target_lengths, 0) - target_lengths  # (B,)
+        keep = torch.cat(
+            [
+                targets[int(o) : int(o) + int(n)]
+                for o, n, f in zip(offsets, target_lengths, feasible, strict=True)
+                if f
+            ]
+        )  # (sum L over feasible,)
+        return ctc_loss(log_probs[feasible], lengths[feasible], keep, target_lengths[feasible])
+
+    # -- inference --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def decode(self, logits: torch.Tensor, lengths: torch.Tensor) -> list[Decoded]:
+        """Greedy CTC decoding of (B, T, C) logits."""
+        return greedy_decode(CTCHead.log_probs(logits), lengths, self.charset)
+
+    @torch.inference_mode()
+    def recognize(
+        self,
+        images: Sequence[Any],
+        *,
+        batch_size: int = 32,
+        max_width: int | None = 2048,
+    ) -> list[Recognition]:
+        """Read line images (paths, bytes, PIL images or arrays) with the CTC path.
+
+        Aspect ratio is kept; ``max_width`` (pixels after scaling to height 32) only squeezes
+        lines longer than that (a CTC model reads any width). Batches are sorted by width so
+        little padding is computed. Returns one :class:`Recognition` per image, in order.
+        """
+        from ..data.datasets import Sample
+        from ..data.image import load_image
+        from ..data.transforms import Collate, LineTransform
+
+        was_training = self.training
+        self.eval()
+        transform = LineTransform(height=self.config.encoder.height, max_width=max_width)
+        collate = Collate(transform=transform)
+        device = next(self.parameters()).device
+        loaded = [load_image(img, name=f"image {i}") for i, img in enumerate(images)]
+        tensors = [transform(img) for img in loaded]
+        order = sorted(range(len(tensors)), key=lambda i: tensors[i].shape[-1])
+        results: list[Recognition | None] = [None] * len(tensors)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = collate([Sample(tensors[i], "", f"image {i}") for i in idx])
+            out = self(batch.images.to(device), batch.widths.to(device))
+            for i, dec in zip(idx, self.decode(out.ctc_logits, out.lengths), strict=True):
+                # encoder position -> resized pixels -> original pixels
+                scale = loaded[i].width / tensors[i].shape[-1]
+                stride = self.encoder.stages["cnn"].stride
+                results[i] = Recognition(
+                    text=dec.text,
+                    confidence=dec.confidence,
+                    char_confidences=dec.char_confidences,
+                    spans=dec.spans,
+                    pixel_spans=[
+                        (a * stride * scale, (b + 1) * stride * scale) for a, b in dec.spans
+                    ],
+                )
+        self.train(was_training)
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def generate_text(self, images: torch.Tensor, widths: torch.Tensor, max_new_tokens: int = 64):
+        """The LM-decoding path: read the text back from the queries through the frozen LM."""
+        if not self.has_lm:
+            raise OcrlabError("this model has no Q-Former/LM branch: only the CTC path reads")
+        out = self(images, widths, output_attentions=False, compute_lm=False)
+        source = self.config.qformer.source_stage
+        q = self.qformer(out.encoder.stages[source], out.encoder.stage_masks[source], False)
+        return self.lm_bridge.generate(q.query_output, max_new_tokens=max_new_tokens)
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every weight but the frozen LM's (those live in the LM's own folder)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(_LM_PREFIX)}
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write the checkpoint directory atomically (temp dir + rename): an interrupted save
+        never leaves a half-written checkpoint where a valid one was."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+        try:
+            config = to_dict(self.config)
+            if self.has_lm:
+                source = self._lm_source()
+                if source is not None:  # a local LM: copy it, refer to the copy
+                    shutil.copytree(source, tmp / LM_DIR)
+                    config["lm"]["name_or_path"] = LM_DIR
+            state = {
+                k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()
+            }
+            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+            self.charset.save(tmp / CHARSET_NAME)
+            meta = {"format_version": FORMAT_VERSION, "model_type": "ocrlab", "config": config}
+            (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            _replace_dir(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    def _lm_source(self) -> Path | None:
+        """The local folder the LM was loaded from (None for a hub name)."""
+        path = Path(getattr(self, "_lm_root", None) or self.config.lm.name_or_path)
+        return path if path.is_dir() else None
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+    ) -> OCRModel:
+        """Load a checkpoint directory written by :meth:`save_pretrained`."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f"checkpoint {directory} does not exist (expected a directory)")
+        config_path = directory / CONFIG_NAME
+        try:
+            meta = json.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CheckpointError(f"checkpoint {directory} has no {CONFIG_NAME}") from None
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from None
+        if meta.get("model_type") != "ocrlab" or "config" not in meta:
+            raise CheckpointError(f"{config_path} is not an ocrlab checkpoint config")
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{directory} was written by a newer ocrlab (format {meta['format_version']})"
+            )
+        config = from_dict(OCRConfig, meta["config"])
+        lm_root = None
+        if config.qformer.enabled:
+            local = directory / config.lm.name_or_path
+            if local.is_dir():
+                lm_root = local
+                config.lm.name_or_path = str(local)
+        charset = Charset.load(directory / CHARSET_NAME)
+        model = cls(config, charset)
+        model._lm_root = lm_root
+        weights = directory / WEIGHTS_NAME
+        if not weights.is_file():
+            raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_NAME}")
+        try:
+            state = load_file(str(weights), device=str(map_location))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{weights} is corrupt or not a safetensors file: {exc}"
+            ) from None
+        model._load_checked(state, weights)
+        model.eval()
+        return model
+
+    def _load_checked(self, state: dict[str, torch.Tensor], source: Path) -> None:
+        expected = self.trainable_state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = [
+            f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in state and state[k].shape != v.shape
+        ]
+        if missing or unexpected or wrong:
+            problems = []
+            if wrong:
+                problems.append("shape mismatch: " + "; ".join(wrong[:5]))
+            if missing:
+                problems.append(f"missing {len(missing)} weight(s), e.g. {missing[:3]}")
+            if unexpected:
+                problems.append(f"{len(unexpected)} unexpected weight(s), e.g. {unexpected[:3]}")
+            hint = ""
+            if any(
+                k.startswith("ctc_head.") for k in [*missing, *(w.split(":")[0] for w in wrong)]
+            ):
+                hint = f" (the CTC head does not fit charset {self.charset.name!r} of {len(self.charset)} classes)"
+            raise CheckpointError(f"{source} does not fit the model{hint}: " + " | ".join(problems))
+        self.load_state_dict(state, strict=False)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``, replacing an existing directory with only renames."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)

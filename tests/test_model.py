@@ -1,0 +1,210 @@
+"""OCRModel: shapes, masks, the LM branch, recognition, checkpoints and their bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ocrlab.charset import Charset
+from ocrlab.config import from_dict
+from ocrlab.data.synth import render_line
+from ocrlab.data.transforms import Collate
+from ocrlab.errors import OcrlabError
+from ocrlab.models import CheckpointError, OCRConfig, OCRModel
+from ocrlab.train import load_run_config
+
+
+def tiny_config(lm_path: str | None, **qformer) -> OCRConfig:
+    config = load_run_config("configs/tiny.yaml").model
+    if lm_path is None:
+        config.qformer.enabled = False
+    else:
+        config.lm.name_or_path = lm_path
+    for k, v in qformer.items():
+        setattr(config.qformer, k, v)
+    return config
+
+
+def batch_of(texts: list[str], charset: Charset, seed: int = 0):
+    from ocrlab.data.datasets import Sample
+
+    samples = [
+        Sample(render_line(t, seed=seed + i, degrade=False, look="document"), t, f"s{i}")
+        for i, t in enumerate(texts)
+    ]
+    return Collate(charset)(samples)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_lm) -> OCRModel:
+    torch.manual_seed(0)
+    return OCRModel(tiny_config(tiny_lm)).eval()
+
+
+def test_forward_shapes_and_losses(model):
+    batch = batch_of(["Hello world", "ok", "12.50 EUR"], model.charset)
+    out = model(
+        batch.images,
+        batch.widths,
+        batch.targets,
+        batch.target_lengths,
+        batch.texts,
+        output_attentions=True,
+    )
+    B, _, _, W = batch.images.shape
+    T = W // 4
+    assert out.ctc_logits.shape == (B, T, len(model.charset))
+    assert out.lengths.tolist() == [(int(w) + 3) // 4 for w in batch.widths]
+    assert out.query_output.shape == (B, 4, 32)
+    assert len(out.cross_attentions) == 2
+    assert out.cross_attentions[0].shape == (B, 2, 4, T)
+    assert torch.isfinite(out.ctc_loss) and torch.isfinite(out.lm_loss)
+    assert float(out.loss) == pytest.approx(float(out.ctc_loss + out.lm_loss), rel=1e-5)
+    weighted = model(
+        batch.images,
+        batch.widths,
+        batch.targets,
+        batch.target_lengths,
+        batch.texts,
+        ctc_weight=0.1,
+        lm_weight=2.0,
+    )
+    assert float(weighted.loss) == pytest.approx(
+        float(0.1 * out.ctc_loss + 2.0 * out.lm_loss), rel=1e-4
+    )
+
+
+def test_padding_changes_neither_ctc_output_nor_attention(model):
+    short = batch_of(["Hi"], model.charset)
+    wide = batch_of(["Hi", "a much longer line of text"], model.charset)
+    a = model(short.images, short.widths, output_attentions=True)
+    b = model(wide.images, wide.widths, output_attentions=True)
+    T = int(a.lengths[0])
+    assert torch.allclose(a.ctc_logits[0, :T], b.ctc_logits[0, :T], atol=1e-5)
+    for ma, mb in zip(a.cross_attentions, b.cross_attentions, strict=True):
+        assert torch.allclose(ma[0, :, :, :T], mb[0, :, :, :T], atol=1e-5)
+        assert float(mb[0, :, :, T:].abs().max()) == 0.0, "padding gets no attention"
+
+
+def test_attention_rows_sum_to_one_over_real_positions(model):
+    batch = batch_of(["Hi", "a much longer line of text"], model.charset)
+    out = model(batch.images, batch.widths, output_attentions=True)
+    for att in out.cross_attentions:
+        assert torch.allclose(att.sum(-1), torch.ones(att.shape[:-1]), atol=1e-5)
+
+
+def test_infeasible_label_is_left_out_not_nan(model):
+    # a 4-character-wide image cannot hold a 40-character label
+    batch = batch_of(["I", "fits"], model.charset)
+    long = "x" * 200
+    targets = torch.cat([torch.tensor(model.charset.encode(long)), batch.targets[1:]])
+    lengths = torch.tensor([len(long), int(batch.target_lengths[1])])
+    out = model(batch.images, batch.widths, targets, lengths, [long, "fits"])
+    assert out.feasible.tolist() == [False, True]
+    assert torch.isfinite(out.loss)
+
+
+def test_recognize_any_width_and_blank_images(model):
+    import numpy as np
+    from PIL import Image
+
+    wide = render_line("wide " * 80, seed=1, degrade=False)
+    assert wide.width > 2000
+    blank = Image.new("RGB", (120, 40), "white")
+    black = np.zeros((30, 90), dtype=np.uint8)
+    results = model.recognize([wide, blank, black, render_line("A", seed=2)])
+    assert len(results) == 4
+    for r in results:
+        assert isinstance(r.text, str) and 0.0 <= r.confidence <= 1.0
+        assert len(r.pixel_spans) == len(r.text)
+    assert model.recognize([]) == []
+
+
+def test_save_load_round_trip(model, tmp_path):
+    path = model.save_pretrained(tmp_path / "ckpt")
+    assert (path / "model.safetensors").is_file() and (path / "lm").is_dir()
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["config"]["lm"]["name_or_path"] == "lm", "a local LM is copied and referenced"
+    loaded = OCRModel.from_pretrained(path)
+    batch = batch_of(["Round trip"], model.charset)
+    a = model(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
+    b = loaded(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
+    assert torch.equal(a.ctc_logits, b.ctc_logits)
+    assert torch.allclose(a.lm_loss, b.lm_loss)
+    # the frozen LM is not repeated inside model.safetensors
+    from safetensors.torch import load_file
+
+    assert not any(k.startswith("lm_bridge.lm.") for k in load_file(path / "model.safetensors"))
+
+
+def test_ctc_only_model_round_trip(tmp_path):
+    m = OCRModel(tiny_config(None)).eval()
+    assert not m.has_lm and m.qformer is None
+    loaded = OCRModel.from_pretrained(m.save_pretrained(tmp_path / "ctc"))
+    assert not loaded.has_lm
+    with pytest.raises(OcrlabError, match="no Q-Former"):
+        loaded.generate_text(torch.zeros(1, 1, 32, 16), torch.tensor([16]))
+
+
+def test_checkpoint_with_another_charset_is_refused(tmp_path):
+    m = OCRModel(tiny_config(None))
+    path = m.save_pretrained(tmp_path / "ckpt")
+    Charset.preset("alnum36").save(path / "charset.json")
+    with pytest.raises(CheckpointError, match="charset"):
+        OCRModel.from_pretrained(path)
+
+
+def test_missing_or_corrupt_weights(tmp_path):
+    path = OCRModel(tiny_config(None)).save_pretrained(tmp_path / "ckpt")
+    (path / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        OCRModel.from_pretrained(path)
+    (path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"no model\.safetensors"):
+        OCRModel.from_pretrained(path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        OCRModel.from_pretrained(tmp_path / "nowhere")
+
+
+def test_config_that_does_not_fit_is_refused(tmp_path):
+    path = OCRModel(tiny_config(None)).save_pretrained(tmp_path / "ckpt")
+    meta = json.loads((path / "config.json").read_text())
+    meta["config"]["encoder"]["d_model"] = 64
+    (path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        OCRModel.from_pretrained(path)
+
+
+def test_missing_lm_path_says_what_was_looked_for(tmp_path):
+    config = tiny_config(str(tmp_path / "no_such_lm"))
+    with pytest.raises(OcrlabError, match="no_such_lm"):
+        OCRModel(config)
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    m = OCRModel(tiny_config(None))
+    path = m.save_pretrained(tmp_path / "ckpt")
+    before = (path / "model.safetensors").read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("safetensors.torch.save_file", boom)
+    with pytest.raises(KeyboardInterrupt):
+        m.save_pretrained(path)
+    assert (path / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"], "no temp folder left"
+
+
+def test_source_stage_must_exist(tiny_lm):
+    with pytest.raises(OcrlabError, match="source_stage"):
+        OCRModel(tiny_config(tiny_lm, source_stage="stage9"))
+
+
+def test_config_from_dict_round_trip():
+    from ocrlab.config import to_dict
+
+    config = tiny_config("x")
+    assert from_dict(OCRConfig, to_dict(config)) == config

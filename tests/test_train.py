@@ -1,0 +1,217 @@
+"""Training: overfitting, exact resumption, the frozen LM, bad batches, Accelerate, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ocrlab.cli import main
+from ocrlab.data.lmdb_io import write_folder
+from ocrlab.data.synth import render_line
+from ocrlab.errors import OcrlabError
+from ocrlab.models import OCRModel
+from ocrlab.train import load_run_config, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "configs" / "tiny.yaml")
+
+
+def make_folder(path: Path, texts: list[str]) -> Path:
+    samples = [
+        (render_line(t, seed=i, degrade=False, look="document"), t) for i, t in enumerate(texts)
+    ]
+    write_folder(samples, path, progress=False)
+    return path
+
+
+def tiny(lm: str | None, *overrides: str):
+    sets = [f"model.lm.name_or_path={lm}"] if lm else ["model.qformer.enabled=false"]
+    return load_run_config(TINY, [*sets, *overrides])
+
+
+def weights(run: Path, kind: str = "last") -> dict[str, torch.Tensor]:
+    return load_file(run / "checkpoints" / kind / "model.safetensors")
+
+
+def events(run: Path, kind: str) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["kind"] == kind]
+
+
+def test_overfits_a_few_lines_to_cer_zero(tmp_path):
+    data = make_folder(tmp_path / "four", ["cat", "dog 42", "Hello", "ocr lab"])
+    config = tiny(
+        None,
+        "model.encoder.d_model=64",  # the tiny preset (d 32) plateaus at CER ~0.1 on these
+        "model.encoder.channels=[16, 32, 32]",
+        f"data.train=[{data}]",
+        f"data.val={data}",
+        "data.batch_size=4",
+        "optim.lr=0.005",
+        "optim.warmup_steps=10",
+        "train.max_steps=500",
+        "train.eval_every=100",
+        "train.save_every=500",
+        "train.keep_snapshots=false",
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.best_cer == 0.0, (
+        f"val CER history: {[e['cer'] for e in events(result.run_dir, 'val')]}"
+    )
+    model = OCRModel.from_pretrained(tmp_path / "run" / "checkpoints" / "best")
+    images = sorted((data / "images").iterdir())
+    assert sorted(r.text for r in model.recognize(images)) == sorted(
+        ["cat", "dog 42", "Hello", "ocr lab"]
+    )
+
+
+def test_kill_and_resume_gives_the_same_weights(tmp_path, tiny_lm):
+    config = tiny(tiny_lm, "train.max_steps=12", "train.save_every=4", "train.eval_every=6")
+    full = train(config, tmp_path / "full", progress=False)
+    first = train(config, tmp_path / "split", progress=False, stop_after=5)  # "killed" at step 5
+    assert first.step == 5
+    with pytest.raises(OcrlabError, match="--resume"):
+        train(config, tmp_path / "split", progress=False)
+    resumed = train(config, tmp_path / "split", progress=False, resume=True)
+    assert resumed.step == full.step == 12
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    steps = [e["step"] for e in events(tmp_path / "split", "train")]
+    assert steps == sorted(set(steps)), "resumption does not log a step twice"
+
+
+def test_frozen_lm_is_unchanged_and_losses_logged(tmp_path, tiny_lm):
+    config = tiny(tiny_lm, "train.max_steps=6", "train.grad_diag_every=2")
+    before = {k: v.clone() for k, v in OCRModel(config.model).lm_bridge.lm.state_dict().items()}
+    result = train(config, tmp_path / "run", progress=False)
+    after = OCRModel.from_pretrained(result.run_dir / "checkpoints" / "last").lm_bridge.lm
+    for k, v in after.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    grads = events(result.run_dir, "grad")
+    assert [g["step"] for g in grads] == [0, 2, 4]
+    for g in grads:
+        assert g["grad_norm_ctc"] > 0 and g["grad_norm_lm"] > 0
+        assert -1.0 <= g["grad_cosine"] <= 1.0
+    train_events = events(result.run_dir, "train")
+    assert all(e["lm_loss"] is not None and e["w_lm"] == 0.5 for e in train_events)
+
+
+def test_loss_weight_schedule_reaches_the_loss(tmp_path, tiny_lm):
+    config = tiny(
+        tiny_lm,
+        "train.max_steps=6",
+        "loss.lm_weight={kind: step, value: 0.0, end: 2.0, start_step: 3}",
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    logged = {e["step"]: e for e in events(result.run_dir, "train")}
+    assert [logged[s]["w_lm"] for s in range(6)] == [0.0, 0.0, 0.0, 2.0, 2.0, 2.0]
+    assert logged[0]["lm_loss"] is None, "a zero LM weight skips the LM branch"
+    assert logged[4]["loss"] == pytest.approx(
+        logged[4]["ctc_loss"] + 2.0 * logged[4]["lm_loss"], rel=1e-5
+    )
+
+
+def test_nonfinite_loss_is_skipped_and_counted(tmp_path, monkeypatch):
+    real_forward = OCRModel.forward
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        out = real_forward(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2 and out.loss is not None:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(OCRModel, "forward", flaky)
+    result = train(tiny(None, "train.max_steps=4"), tmp_path / "run", progress=False)
+    assert result.counters["nonfinite_steps"] == 1
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path / "run").values())
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path):
+    data = make_folder(tmp_path / "d", ["one", "two", "three", "four"])
+    for p in sorted((data / "images").iterdir())[:2]:
+        p.write_bytes(b"broken")
+    config = tiny(
+        None,
+        f"data.train=[{data}]",
+        "data.val=null",
+        "data.batch_size=2",
+        "data.skip_bad=true",
+        "train.max_steps=4",
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.step == 4
+    assert result.counters["skipped_samples"] >= 2
+
+
+def test_two_process_training_through_accelerate(tmp_path, tiny_lm):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "ocrlab.cli",
+        "train",
+        "--config",
+        TINY,
+        "--set",
+        f"model.lm.name_or_path={tiny_lm}",
+        "--set",
+        "train.max_steps=4",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "run" / "checkpoints" / "last" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["num_processes"] == 2
+
+
+def test_eval_and_predict_commands(tmp_path, capsys):
+    data = make_folder(tmp_path / "d", ["alpha", "Beta 2"])
+    ckpt = OCRModel(tiny(None).model).save_pretrained(tmp_path / "ckpt")
+    assert main(["eval", str(ckpt), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 2 and {"cer", "accuracy", "ned"} <= report.keys()
+    assert (
+        main(
+            [
+                "eval",
+                str(ckpt),
+                "--data",
+                str(data),
+                "--labels",
+                "labels.tsv",
+                "--protocol",
+                "alnum36",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["protocol"] == "alnum36"
+    image = sorted((data / "images").iterdir())[0]
+    assert main(["predict", str(ckpt), str(image), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["image"] == str(image) and "text" in record
+    assert main(["eval", str(tmp_path / "none"), "--data", str(data)]) == 2
+    assert "does not exist" in capsys.readouterr().err
