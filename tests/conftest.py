@@ -15,6 +15,10 @@ import pytest
 
 REQUIRE_SYSTEM_DEPS = os.environ.get("OCRLAB_REQUIRE_SYSTEM_DEPS") == "1"
 
+# Nothing in the tests may reach a model hub: every LM is built in-process and saved to a tmp dir.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 
 def _has_cjk_font() -> bool:
     from ocrlab.data.fonts import find_fonts

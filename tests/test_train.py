@@ -215,3 +215,21 @@ def test_eval_and_predict_commands(tmp_path, capsys):
     assert record["image"] == str(image) and "text" in record
     assert main(["eval", str(tmp_path / "none"), "--data", str(data)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_length_buckets_are_deterministic_and_cover_every_line():
+    from ocrlab.train import LengthBucketSampler
+
+    lengths = [(i * 37) % 41 + 1 for i in range(1000)]
+    sampler = LengthBucketSampler(lengths, batch_size=32, seed=3, pool=4)
+    epoch0 = sampler.batches(0)
+    assert epoch0 == LengthBucketSampler(lengths, 32, seed=3, pool=4).batches(0)
+    assert epoch0 != sampler.batches(1)
+    assert sorted(i for b in epoch0 for i in b) == list(range(1000))
+    # bucketing: within a batch, lengths are close (a random batch spans ~1..41)
+    spans = [
+        max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in epoch0 if len(b) == 32
+    ]
+    assert sum(spans) / len(spans) < 10
+    sampler.start = 5
+    assert list(sampler) == epoch0[5:] and len(sampler) == len(epoch0) - 5
