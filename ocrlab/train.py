@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from .charset import Charset
-from .config import ConfigError, load_config, save_config, to_dict
+from .config import ConfigError, load_config, save_config
 from .errors import OcrlabError
 from .models.config import OCRConfig
 from .schedules import ScheduleConfig, schedule_value
@@ -651,7 +651,3 @@ def load_trainer_state(directory: Path, model: Any, optimizer, scheduler) -> dic
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return state
-
-
-def config_summary(config: RunConfig) -> str:
-    return json.dumps(to_dict(config), indent=1)

@@ -61,7 +61,9 @@ def test_forward_shapes_and_losses(model):
     assert len(out.cross_attentions) == 2
     assert out.cross_attentions[0].shape == (B, 2, 4, T)
     assert torch.isfinite(out.ctc_loss) and torch.isfinite(out.lm_loss)
-    assert float(out.loss) == pytest.approx(float(out.ctc_loss + out.lm_loss), rel=1e-5)
+    assert float(out.loss.detach()) == pytest.approx(
+        float((out.ctc_loss + out.lm_loss).detach()), rel=1e-5
+    )
     weighted = model(
         batch.images,
         batch.widths,
@@ -71,8 +73,8 @@ def test_forward_shapes_and_losses(model):
         ctc_weight=0.1,
         lm_weight=2.0,
     )
-    assert float(weighted.loss) == pytest.approx(
-        float(0.1 * out.ctc_loss + 2.0 * out.lm_loss), rel=1e-4
+    assert float(weighted.loss.detach()) == pytest.approx(
+        float((0.1 * out.ctc_loss + 2.0 * out.lm_loss).detach()), rel=1e-4
     )
 
 

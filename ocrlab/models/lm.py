@@ -58,12 +58,15 @@ def load_causal_lm(
     the embedded LM.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     path = Path(name_or_path).expanduser()
     try:
         torch_dtype = getattr(torch, dtype)
     except AttributeError:
         raise OcrlabError(f"LM dtype {dtype!r} is not a torch dtype (e.g. float32)") from None
+    bars_were_off = hf_logging.is_progress_bar_enabled() is False
+    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar says nothing here
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(path) if path.exists() else name_or_path,
@@ -90,6 +93,13 @@ def load_causal_lm(
             f"`ocrlab lm pretrain --out {name_or_path}`, or point model.lm.name_or_path at a local "
             "Hugging Face causal LM"
         ) from exc
+    finally:
+        if not bars_were_off:
+            hf_logging.enable_progress_bar()
+    if getattr(model, "loss_type", None) is None:
+        # the configs the embedded LM saves carry no loss_type; name the causal LM loss that
+        # transformers falls back to anyway, so it does not warn on every run
+        model.loss_type = "ForCausalLM"
     if tokenizer.eos_token_id is None:
         raise OcrlabError(f"the tokenizer of LM {name_or_path!r} has no EOS token")
     return model, tokenizer

@@ -319,7 +319,7 @@ class OCRModel(nn.Module):
 
     def _lm_source(self) -> Path | None:
         """The local folder the LM was loaded from (None for a hub name)."""
-        path = Path(getattr(self, "_lm_root", None) or self.config.lm.name_or_path)
+        path = Path(self.config.lm.name_or_path)
         return path if path.is_dir() else None
 
     @classmethod
@@ -347,15 +347,12 @@ class OCRModel(nn.Module):
                 f"{directory} was written by a newer ocrlab (format {meta['format_version']})"
             )
         config = from_dict(OCRConfig, meta["config"])
-        lm_root = None
         if config.qformer.enabled:
             local = directory / config.lm.name_or_path
-            if local.is_dir():
-                lm_root = local
+            if local.is_dir():  # the checkpoint's own copy of a local LM
                 config.lm.name_or_path = str(local)
         charset = Charset.load(directory / CHARSET_NAME)
         model = cls(config, charset)
-        model._lm_root = lm_root
         weights = directory / WEIGHTS_NAME
         if not weights.is_file():
             raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_NAME}")
