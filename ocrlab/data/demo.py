@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import DataError
 from .sheet import contact_sheet
 
 
@@ -29,7 +30,7 @@ def synth_showcase(out: str | Path, *, per_section: int = 9, seed: int = 2026) -
         dataset = synth_dataset(n=3, seed=seed, preset="clean", text="wordfreq:ja,max_chars=14")
         items = [(s.image, s.text) for s in (dataset[i] for i in range(len(dataset)))]
         sheets.append(contact_sheet(items, title="Japanese (fonts-noto-cjk)"))
-    except Exception as exc:  # no CJK font on this machine: the rest of the demo still stands
+    except DataError as exc:  # no CJK font on this machine: the rest of the demo still stands
         print(f"(Japanese section left out: {exc})")
     width = max(s.width for s in sheets)
     canvas = Image.new("RGB", (width, sum(s.height for s in sheets)), "white")
