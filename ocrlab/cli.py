@@ -23,7 +23,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--n", type=int, required=True, help="number of samples")
     synth.add_argument("--out", required=True, help="DIR (folder + labels.tsv) or FILE.lmdb")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--preset", default="default", help="clean | default | degraded")
+    synth.add_argument("--preset", default="default", help="clean | default | degraded | scene")
     synth.add_argument("--text", default="wordfreq:en", help="wordfreq:LANG or corpus:PATH")
     synth.add_argument("--crop", choices=["line", "word", "mixed"], default=None)
     synth.add_argument("--min-chars", type=int, default=None)

@@ -89,6 +89,9 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "auto"  # auto: bf16 on a GPU, none on the CPU
     threads: int | None = None
+    # start from this checkpoint's weights (a new optimizer and LR schedule): continue or
+    # fine-tune a trained model; ignored on --resume, which restores everything from the run
+    init_from: str | None = None
 
 
 @dataclass
@@ -395,6 +398,8 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.optim, tc.max_steps))
 
     step, best_cer, counters = 0, None, Counter()
+    if tc.init_from and not resume:
+        model.load_weights_from(tc.init_from)
     if resume:
         state = load_trainer_state(last_dir, model, optimizer, scheduler)
         step, best_cer, counters = state["step"], state["best_cer"], Counter(state["counters"])

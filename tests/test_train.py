@@ -89,6 +89,22 @@ def test_kill_and_resume_gives_the_same_weights(tmp_path, tiny_lm):
     assert steps == sorted(set(steps)), "resumption does not log a step twice"
 
 
+def test_init_from_starts_from_a_checkpoints_weights(tmp_path):
+    first = train(tiny(None, "train.max_steps=4"), tmp_path / "a", progress=False)
+    source = first.run_dir / "checkpoints" / "last"
+    config = tiny(None, "train.max_steps=1", "optim.lr=0", f"train.init_from={source}")
+    second = train(config, tmp_path / "b", progress=False)
+    a, b = weights(tmp_path / "a"), weights(second.run_dir)
+    trained = [k for k in a if "running_" not in k and "num_batches" not in k]  # not BN stats
+    assert len(trained) > 10
+    for k in trained:
+        assert torch.equal(a[k], b[k]), k
+    # a checkpoint of another charset is refused with both charsets named
+    other = tiny(None, "model.charset=alnum36").model
+    with pytest.raises(OcrlabError, match="charset 'latin'.*'alnum36'"):
+        OCRModel(other).load_weights_from(source)
+
+
 def test_frozen_lm_is_unchanged_and_losses_logged(tmp_path, tiny_lm):
     config = tiny(tiny_lm, "train.max_steps=6", "train.grad_diag_every=2")
     before = {k: v.clone() for k, v in OCRModel(config.model).lm_bridge.lm.state_dict().items()}

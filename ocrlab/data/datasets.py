@@ -475,7 +475,7 @@ def concat(*datasets: Dataset) -> ConcatDataset:
 def open_dataset(spec: str | os.PathLike, **kw: Any) -> LineDataset:
     """Open a dataset from a short spec string.
 
-    - ``"synth:n=2000,seed=7[,preset=clean|default|degraded][,text=wordfreq:ja]"``
+    - ``"synth:n=2000,seed=7[,preset=clean|default|degraded|scene][,text=wordfreq:ja]"``
     - an LMDB: a path ending in ``.lmdb`` or a directory holding ``data.mdb``
     - a folder holding ``labels.tsv``, or the path of a ``*.tsv`` labels file
 

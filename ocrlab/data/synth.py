@@ -188,16 +188,21 @@ class SynthConfig:
 
     @classmethod
     def preset(cls, name: str = "default", **overrides: Any) -> SynthConfig:
-        """``"clean"`` (no degradations), ``"default"``, ``"degraded"`` (heavy degradations)."""
+        """``"clean"`` (no degradations), ``"default"``, ``"degraded"`` (heavy degradations),
+        ``"scene"`` (word crops, mostly scene look, default degradations)."""
         if name == "clean":
             base = cls(degrade=Degradations.preset("none"))
         elif name == "default":
             base = cls()
         elif name == "degraded":
             base = cls(degrade=Degradations.preset("degraded"))
+        elif name == "scene":
+            # tight crops of single words, mostly in the scene look (signage, posters, shop
+            # fronts): what scene-text benchmarks such as IIIT5K show
+            base = cls(p_scene=0.8, crop="word")
         else:
             raise ValueError(
-                f"unknown SynthConfig preset {name!r}; choose clean, default, degraded"
+                f"unknown SynthConfig preset {name!r}; choose clean, default, degraded, scene"
             )
         return replace(base, **overrides) if overrides else base
 

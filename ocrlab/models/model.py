@@ -366,6 +366,32 @@ class OCRModel(nn.Module):
         model.eval()
         return model
 
+    def load_weights_from(self, directory: str | os.PathLike) -> None:
+        """Copy the trained weights of checkpoint ``directory`` into this model (to continue
+        training it with a new optimizer, schedule or data). The checkpoint's charset must be
+        this model's and every weight must fit; otherwise :class:`CheckpointError` says what
+        differs."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        weights = directory / WEIGHTS_NAME
+        if not weights.is_file():
+            raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_NAME}")
+        charset_path = directory / CHARSET_NAME
+        if charset_path.is_file():
+            theirs = Charset.load(charset_path)
+            if theirs != self.charset:
+                raise CheckpointError(
+                    f"{directory} was trained with charset {theirs.name!r} ({len(theirs)} classes), "
+                    f"this model uses {self.charset.name!r} ({len(self.charset)} classes)"
+                )
+        try:
+            state = load_file(str(weights), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{weights} is corrupt or not a safetensors file: {exc}") from None
+        self._load_checked(state, weights)
+
     def _load_checked(self, state: dict[str, torch.Tensor], source: Path) -> None:
         expected = self.trainable_state_dict()
         missing = sorted(set(expected) - set(state))
