@@ -101,7 +101,7 @@ def test_init_from_starts_from_a_checkpoints_weights(tmp_path):
         assert torch.equal(a[k], b[k]), k
     # a checkpoint of another charset is refused with both charsets named
     other = tiny(None, "model.charset=alnum36").model
-    with pytest.raises(OcrlabError, match="charset 'latin'.*'alnum36'"):
+    with pytest.raises(OcrlabError, match=r"charset 'latin'.*'alnum36'"):
         OCRModel(other).load_weights_from(source)
 
 
