@@ -1,0 +1,160 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · What do the Q-Former's queries look at?
+#
+# The question on the group's slides: *what is the feature of the first character?* Each of the
+# learnable queries cross-attends to the positions of one encoder stage. Here we read those
+# cross-attention maps for a line, put them over the image, compare them with where the CTC head
+# places each character, and ask whether the queries specialize (each reads its own region or
+# character) or collapse (all read the same thing).
+
+# %% tags=["parameters"]
+import os
+
+QUICK = os.environ.get("OCRLAB_QUICK", "0") == "1"  # CI: a tiny model trained for a few steps
+CHECKPOINT = None  # None: the bundled default model (QUICK: the tiny run trained below)
+RUN_DIR = "runs/small-v2"  # a run with step-N snapshots, for the maps over training
+TEXT = "Hello World 2026"  # a synthetic line rendered with known character positions
+REAL_DATA = "../../shared/data"
+
+# %%
+from pathlib import Path
+
+import plotly.express as px
+from IPython.display import display
+
+from ocrlab.data.image import load_image
+from ocrlab.data.synth import render_line
+from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel
+from ocrlab.train import load_run_config, train
+from ocrlab.viz import (
+    attention_grid,
+    attention_matrix,
+    attention_over_training,
+    attention_overlay,
+    correspondence_figure,
+    model_figure,
+    query_attention,
+    query_stats_figure,
+)
+
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+run_dir = ROOT / RUN_DIR
+if QUICK:  # a tiny model with snapshots every few steps, so every view below has data
+    run_dir = ROOT / "runs" / "nb03-quick"
+    config = load_run_config(ROOT / "configs" / "tiny.yaml", [
+        f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}", "train.max_steps=12",
+        "train.save_every=4", "train.eval_every=100"])
+    if not (run_dir / "checkpoints" / "last").exists():
+        train(config, run_dir, progress=False)
+    CHECKPOINT = run_dir / "checkpoints" / "last"
+model = OCRModel.from_pretrained(CHECKPOINT or DEFAULT_CHECKPOINT)
+print(f"checkpoint: {CHECKPOINT or DEFAULT_CHECKPOINT}")
+
+# %% [markdown]
+# ## The model, drawn from its config
+#
+# Real shapes for a 128-pixel-wide crop; colours say what is trained, what is frozen, and what
+# is dropped at inference (everything after the encoder on the Q-Former side).
+
+# %%
+model_figure(model.config)
+
+# %% [markdown]
+# ## One line, all queries
+#
+# `query_attention` runs the model once with attention maps on and keeps the maps over the real
+# positions of the Q-Former's source stage, each position's x-centre in the image's pixels, and
+# the CTC reading with each character's frame span.
+
+# %%
+image = render_line(TEXT, seed=3, look="document", degrade=False)
+qa = query_attention(model, image)
+print(f"read {qa.text!r}; {qa.maps.shape[2]} queries over {qa.maps.shape[3]} positions "
+      f"of stage {qa.stage!r} (stride {qa.stride} px)")
+attention_overlay(qa)
+
+# %%
+attention_grid(qa)
+
+# %% [markdown]
+# ## Queries × positions, with the CTC characters
+#
+# Each row is a query's distribution over the line; the character labels along the bottom are
+# where the CTC head emits each character. A query that reads a character has its mass inside that
+# character's span.
+
+# %%
+attention_matrix(qa)
+
+# %%
+correspondence_figure(qa)
+
+# %%
+print("\n".join(qa.summary()))
+
+# %% [markdown]
+# ## Specialize or collapse?
+#
+# Entropy per query (low: a sharp, local read; high: spread over the line), how similar the
+# queries' maps are to each other, and how much of the line some query covers.
+
+# %%
+stats = qa.stats()
+print(stats.verdict, "-", stats.reason)
+query_stats_figure(qa)
+
+# %% [markdown]
+# ## Through the layers: rollout
+#
+# Cross-attention of the last layer alone ignores what the queries passed to each other in
+# self-attention. The rollout combines the layers (with the queries' self-attention, identity for
+# the residual path, rows renormalized); carrying rollout through cross-attention is ocrlab's own
+# construction, not the BLIP-2 paper's — read it as a summary, not as ground truth.
+
+# %%
+px.imshow(qa.rollout().numpy(), aspect="auto", color_continuous_scale="Viridis",
+          labels={"x": "position", "y": "query", "color": "rollout"},
+          title="Rollout over layers (queries × positions)")
+
+# %% [markdown]
+# ## A real line
+#
+# The same views on a printed line from UW3 (when the real dev sets are on this machine).
+
+# %%
+real = Path(os.path.normpath(Path.cwd() / REAL_DATA)) / "uw3_printed_lines" / "images"
+if real.is_dir():
+    path = sorted(real.iterdir())[0]
+    qa_real = query_attention(model, load_image(path))
+    print(f"{path.name}: read {qa_real.text!r}")
+    display(attention_overlay(qa_real))
+    print("\n".join(qa_real.summary()[:10]))
+else:
+    print(f"{real} is not on this machine; skipped")
+
+# %% [markdown]
+# ## Over training
+#
+# The same image's maps at every snapshot a run saved (`checkpoints/step-N`): do the queries
+# find their characters early, late, or never?
+
+# %%
+if (run_dir / "checkpoints").is_dir():
+    display(attention_over_training(run_dir, image))
+else:
+    print(f"{run_dir} has no checkpoints; train a run with snapshots (notebook 02) and set RUN_DIR")
