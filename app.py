@@ -1,0 +1,620 @@
+"""ocrlab seminar demo: type, upload or draw a text line and watch the recognizer read it.
+
+    python app.py [--checkpoint DIR] [--host 127.0.0.1] [--port 7860]
+
+This file only wires widgets to ``ocrlab``: reading and timing (``ocrlab.demo_app``), the
+attention and attribution figures (``ocrlab.viz``). :func:`build_demo` returns the
+``gr.Blocks``; :func:`launch` starts it with the safe defaults (loopback only, no share link,
+no files served from disk, upload and pixel limits, a bounded queue). Tests call both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from ocrlab import demo_app
+from ocrlab.errors import DataError, OcrlabError
+from ocrlab.models import DEFAULT_CHECKPOINT
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("ocrlab.app")
+
+# Safe defaults (issue 5). Uploads above MAX_FILE_SIZE are refused by Gradio before they reach
+# Python; demo_app.MAX_PIXELS refuses images that are small files but huge when decoded.
+HOST = "127.0.0.1"
+PORT = 7860
+MAX_FILE_SIZE = "10mb"
+CONCURRENCY = 2  # requests computed at once: this is a CPU demo, more would only share the cores
+QUEUE_SIZE = 64  # waiting requests beyond this are refused with "queue full", not left to pile up
+
+DEFAULT_TEXT = "Hello seminar 2026"
+ANY_FONT = "any (picked by seed)"
+TYPED_EXAMPLES = [
+    ["Hello seminar 2026", "DejaVu Serif", "clean", "document", 0],
+    ["Invoice total: 42.50 EUR", "Liberation Sans", "clean", "document", 1],
+    ["The quick brown fox", "DejaVu Sans Mono", "default", "document", 2],
+    ["OPEN 24 HOURS", ANY_FONT, "default", "scene", 3],
+    ["meet me at 10:30", ANY_FONT, "degraded", "document", 4],
+]
+# (text, degradations, look, seed): the example line images the app renders for itself
+GALLERY_LINES = [
+    ("Research toolkit", "clean", "document", 11),
+    ("Call 555-0199 today", "default", "document", 12),
+    ("Fresh bread daily", "default", "scene", 13),
+    ("Deadline: 2026-03-14", "degraded", "document", 14),
+    ("Platform 9", "clean", "scene", 15),
+    ("query attention", "degraded", "scene", 16),
+]
+PLOT_WIDTH = 1300  # pixels: the figures fill the page width on a 1080p projector
+CONFIDENCE_COLOURS = {"unsure": "#f59e0b", "doubtful": "#dc2626"}
+ATTRIBUTION_METHODS = ["integrated_gradients", "saliency", "gradcam"]
+
+# Large type and strong contrast: the demo is read from the back of a seminar room.
+THEME = gr.themes.Default(
+    primary_hue="blue",
+    neutral_hue="slate",
+    text_size=gr.themes.sizes.text_lg,
+    spacing_size=gr.themes.sizes.spacing_lg,
+).set(
+    body_text_color="#0f172a",
+    block_label_text_color="#0f172a",
+    block_label_text_weight="600",
+    block_title_text_weight="600",
+)
+CSS = """
+.gradio-container { max-width: 1600px !important; }
+#title h1 { font-size: 2.2rem; margin: 0; }
+#title p { font-size: 1.1rem; color: #334155; margin: 0.2rem 0 0 0; }
+#type-text textarea { font-size: 1.5rem !important; }
+#chars .token, #chars .token-container, #chars .text { margin: 0 !important; padding: 0 !important; }
+#chars .token { border-radius: 3px; }
+#lm-text textarea {
+    font-size: 2.1rem !important; line-height: 1.25 !important;
+    font-family: "DejaVu Sans Mono", ui-monospace, monospace !important;
+}
+#chars { font-size: 1.9rem; font-family: "DejaVu Sans Mono", ui-monospace, monospace; }
+#stats table { font-size: 1.05rem; }
+#message { background: #fee2e2; border: 2px solid #b91c1c; border-radius: 8px;
+           padding: 0.4rem 1rem; }
+#message p { color: #7f1d1d !important; font-size: 1.3rem; font-weight: 600; }
+#line-view img { width: 100%; height: 100%; object-fit: contain; }
+/* wide line thumbnails instead of Gradio's squares */
+#examples .grid-container { grid-template-rows: none !important; grid-auto-rows: auto !important; }
+#examples .thumbnail-item { aspect-ratio: 4 / 1 !important; }
+#examples .grid-wrap { padding-top: 2.4rem; }
+#examples .caption-label { display: none; }
+footer { display: none !important; }
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# wiring
+
+
+def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
+    """The demo's ``gr.Blocks`` with ``checkpoint`` (default: the bundled model) loaded.
+
+    Raises :class:`~ocrlab.models.CheckpointError` at once for a checkpoint that cannot load, so
+    a typo fails before the audience sees the page.
+    """
+    default = Path(checkpoint).resolve() if checkpoint else DEFAULT_CHECKPOINT.resolve()
+    models = demo_app.ModelCache()
+    model0 = models.get(default)
+    _, n_layers, n_heads = demo_app.attention_sizes(model0) or (1, 1, 1)
+    found = [p.resolve() for p in demo_app.find_checkpoints(ROOT)]
+    if default not in found:
+        found.insert(0, default)
+    allowed = {str(p) for p in found}  # the dropdown's choices are the only loadable folders
+    fonts = [ANY_FONT, *demo_app.font_families()]
+    gallery_images = [
+        demo_app.typed_line(text, preset=preset, look=look, seed=seed)
+        for text, preset, look, seed in GALLERY_LINES
+    ]
+
+    def model_for(ckpt: str) -> Any:
+        if ckpt not in allowed:
+            raise OcrlabError(f"{ckpt} is not one of this demo's checkpoints")
+        return models.get(ckpt)
+
+    with gr.Blocks(title="ocrlab — live text-line recognition", analytics_enabled=False) as demo:
+        state = gr.State(None)  # {"checkpoint", "image", "attention"} of the line on screen
+
+        with gr.Row(equal_height=True):
+            gr.Markdown(
+                "# ocrlab · live text-line recognition\n"
+                "CTC reads the line; the Q-Former's queries (trained with a frozen LM) show "
+                "where the model looks.",
+                elem_id="title",
+            )
+            ckpt = gr.Dropdown(
+                choices=[(_label(p), str(p)) for p in found],
+                value=str(default),
+                label="checkpoint",
+                scale=0,
+                min_width=380,
+            )
+        model_info = gr.Markdown(demo_app.describe_model(model0), elem_id="model-info")
+
+        with gr.Row():
+            # ---- inputs
+            with gr.Column(scale=5), gr.Tabs():
+                with gr.Tab("Type text", id="type"):
+                    text = gr.Textbox(
+                        value=DEFAULT_TEXT,
+                        label="type text",
+                        placeholder="type a line, it is rendered and read as you type",
+                        elem_id="type-text",
+                        max_length=200,
+                    )
+                    with gr.Row():
+                        font = gr.Dropdown(fonts, value="DejaVu Serif", label="font")
+                        preset = gr.Radio(
+                            list(demo_app.DEGRADATION_PRESETS),
+                            value="clean",
+                            label="degradations",
+                        )
+                    with gr.Row():
+                        look = gr.Radio(list(demo_app.LOOKS), value="document", label="look")
+                        seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
+                    gr.Examples(TYPED_EXAMPLES, [text, font, preset, look, seed], label="try")
+                with gr.Tab("Upload / paste", id="upload"):
+                    upload = gr.Image(
+                        type="filepath",
+                        sources=["upload", "clipboard"],
+                        format="png",
+                        label="line image (PNG, JPEG, ...; one text line)",
+                        height=180,
+                        elem_id="upload",
+                    )
+                    gallery = gr.Gallery(
+                        [
+                            (im, t)
+                            for im, (t, *_rest) in zip(gallery_images, GALLERY_LINES, strict=True)
+                        ],
+                        label="example lines (click one to read it)",
+                        elem_id="examples",
+                        columns=2,
+                        height=300,
+                        allow_preview=False,
+                        object_fit="contain",
+                    )
+                with gr.Tab("Draw", id="draw"):
+                    sketch = gr.Sketchpad(
+                        type="pil",
+                        image_mode="RGBA",
+                        canvas_size=(900, 220),
+                        brush=gr.Brush(default_size=5, colors=["#000000"], color_mode="fixed"),
+                        layers=False,
+                        transforms=(),
+                        label="pick the brush, then write a word with the mouse",
+                        elem_id="sketch",
+                    )
+            # ---- what the model read
+            with gr.Column(scale=6):
+                message = gr.Markdown(visible=False, elem_id="message")
+                line_view = gr.Image(
+                    label="the line as read",
+                    interactive=False,
+                    height=130,
+                    elem_id="line-view",
+                    format="png",
+                    buttons=[],
+                )
+                chars = gr.HighlightedText(
+                    label="CTC text · amber: unsure (confidence < 0.9) · red: doubtful (< 0.5)",
+                    color_map=CONFIDENCE_COLOURS,
+                    show_legend=False,
+                    show_inline_category=False,
+                    elem_id="chars",
+                )
+                lm_text = gr.Textbox(
+                    label="LM-decoded text (queries → frozen LM)",
+                    elem_id="lm-text",
+                    interactive=False,
+                )
+                stats = gr.Markdown(elem_id="stats")
+
+        # ---- what the queries look at
+        with gr.Tabs():
+            with gr.Tab("Query attention", id="attention"):
+                with gr.Row():
+                    all_queries = gr.Checkbox(value=False, label="all queries at once")
+                    layer = gr.Slider(
+                        0,
+                        max(1, n_layers - 1),
+                        value=n_layers - 1,
+                        step=1,
+                        label="layer",
+                        interactive=n_layers > 1,
+                    )
+                    head = gr.Dropdown(_head_choices(n_heads), value="mean", label="head")
+                attention_plot = gr.Plot(
+                    label="cross-attention over the line", elem_id="attention-plot"
+                )
+                summary = gr.Markdown(elem_id="attention-summary")
+            with gr.Tab("Query ↔ character", id="correspondence"):
+                correspondence_plot = gr.Plot(
+                    label="which query attends to which character", elem_id="correspondence-plot"
+                )
+            with gr.Tab("Attribution", id="attribution"):
+                with gr.Row():
+                    char_pick = gr.Dropdown(choices=[], label="character (index: glyph)", scale=2)
+                    method = gr.Radio(
+                        ATTRIBUTION_METHODS, value="integrated_gradients", label="method", scale=3
+                    )
+                    explain = gr.Button("Explain this character", variant="primary", scale=1)
+                attribution_plot = gr.Plot(
+                    label="which pixels made the model read this character",
+                    elem_id="attribution-plot",
+                )
+
+        # hidden components of the API endpoint `recognize` (image in -> text, confidence out)
+        with gr.Row(visible=False):
+            api_image = gr.Image(type="filepath", label="image")
+            api_text = gr.Textbox(label="text")
+            api_confidence = gr.Number(label="confidence")
+            api_button = gr.Button("recognize")
+
+        controls = [all_queries, layer, head]
+        view = [
+            message,
+            line_view,
+            chars,
+            lm_text,
+            stats,
+            attention_plot,
+            correspondence_plot,
+            summary,
+            char_pick,
+            attribution_plot,
+            state,
+        ]
+
+        # ------------------------------------------------------------------ handlers
+
+        def show(ckpt_path: str, image: Image.Image, allq: bool, lay: int, hd: str) -> dict:
+            reading = demo_app.read_line(model_for(ckpt_path), image)
+            rec = reading.recognition
+            qa = reading.attention
+            return {
+                message: _message(""),
+                line_view: reading.image,
+                chars: demo_app.confidence_bands(rec),
+                lm_text: reading.lm_text
+                if reading.lm_text is not None
+                else reading.notes.get("LM generate", ""),
+                stats: _stats_markdown(reading),
+                attention_plot: _attention_figure(qa, allq, lay, hd) if qa is not None else None,
+                correspondence_plot: _viz_call("correspondence_figure", qa, width=PLOT_WIDTH)
+                if qa is not None
+                else None,
+                summary: _summary_markdown(qa, lay, hd, reading.notes),
+                char_pick: gr.Dropdown(
+                    choices=[(f"{i}: {ch}", i) for i, ch in enumerate(rec.text)],
+                    value=0 if rec.text else None,
+                ),
+                attribution_plot: None,
+                state: {"checkpoint": ckpt_path, "image": reading.image, "attention": qa},
+            }
+
+        @_guard(message, view)
+        def read_typed(ckpt_path, txt, fnt, pre, lk, sd, allq, lay, hd):
+            if not (txt or "").strip():
+                return _cleared(message, view, "")
+            image = demo_app.typed_line(
+                txt,
+                font=None if fnt in (None, "", ANY_FONT) else fnt,
+                preset=pre,
+                look=lk,
+                seed=int(sd or 0),
+            )
+            return show(ckpt_path, image, allq, lay, hd)
+
+        @_guard(message, view)
+        def read_upload(ckpt_path, payload, allq, lay, hd):
+            if payload is None:
+                return _cleared(message, view, "")
+            source, name = _uploaded(payload)
+            return show(ckpt_path, demo_app.load_line_image(source, name=name), allq, lay, hd)
+
+        @_guard(message, view)
+        def read_sketch(ckpt_path, value, allq, lay, hd):
+            composite = (value or {}).get("composite")
+            if composite is None:
+                return _cleared(message, view, "")
+            image = demo_app.load_line_image(composite, name="sketch")
+            try:
+                line = demo_app.crop_to_ink(image)
+            except DataError:  # a cleared canvas: nothing to read, nothing to complain about
+                return _cleared(message, view, "")
+            return show(ckpt_path, line, allq, lay, hd)
+
+        @_guard(message, view)
+        def switch_checkpoint(ckpt_path, st, allq, lay, hd):
+            model = model_for(ckpt_path)
+            _, nl, nh = demo_app.attention_sizes(model) or (1, 1, 1)
+            lay = min(int(lay), nl - 1)
+            hd = hd if hd in ("mean", "max") or int(hd) < nh else "mean"
+            updates = {
+                model_info: demo_app.describe_model(model),
+                layer: gr.Slider(maximum=max(1, nl - 1), value=lay, interactive=nl > 1),
+                head: gr.Dropdown(choices=_head_choices(nh), value=hd),
+            }
+            if st and st.get("image") is not None:
+                updates.update(show(ckpt_path, st["image"], allq, lay, hd))
+            return updates
+
+        @_guard(message, [attention_plot])
+        def redraw_attention(st, allq, lay, hd):
+            qa = (st or {}).get("attention")
+            if qa is None:
+                return {}
+            return {
+                attention_plot: _attention_figure(qa, allq, lay, hd),
+                summary: _summary_markdown(qa, lay, hd),
+                message: _message(""),
+            }
+
+        @_guard(message, [attribution_plot])
+        def attribute(st, index, meth):
+            if not st or st.get("image") is None:
+                raise OcrlabError("read a line first, then pick one of its characters")
+            if index is None:
+                raise OcrlabError("the line has no characters to explain")
+            from ocrlab.viz import attribute_character, attribution_figure
+
+            attr = attribute_character(
+                model_for(st["checkpoint"]), st["image"], int(index), method=meth
+            )
+            figure = _big_fonts(attribution_figure(attr, width=PLOT_WIDTH))
+            return {attribution_plot: figure, message: _message("")}
+
+        def recognize(payload: dict | None) -> tuple[str, float]:
+            """Read one line image with the CTC path: returns (text, confidence in 0..1)."""
+            if payload is None:
+                raise gr.Error("no image given")
+            try:
+                source, name = _uploaded(payload)
+                image = demo_app.load_line_image(source, name=name)
+                rec = demo_app.read_line(
+                    models.get(default), image, attention=False, lm=False
+                ).recognition
+            except OcrlabError as exc:
+                raise gr.Error(str(exc)) from None
+            return rec.text, round(float(rec.confidence), 4)
+
+        # ------------------------------------------------------------------ events
+        # Only `recognize` is an API endpoint; the UI's events are private to the page.
+        # Uploads reach the handlers undecoded (preprocess=False; Gradio has still checked that
+        # the file is one it received as an upload): gr.Image's own preprocessing opens the file
+        # with PIL and fails with a bare "Error" on anything that is not an image, while
+        # demo_app.load_line_image names the file and what is wrong with it.
+        ui: dict[str, Any] = {"api_visibility": "private"}
+        live: dict[str, Any] = {**ui, "trigger_mode": "always_last", "show_progress": "minimal"}
+        typed_inputs = [ckpt, text, font, preset, look, seed, *controls]
+        typed_triggers = [text.change, font.change, preset.change, look.change, seed.change]
+        gr.on(typed_triggers, read_typed, typed_inputs, view, **live)
+        demo.load(read_typed, typed_inputs, view, **live)
+        upload.change(read_upload, [ckpt, upload, *controls], view, preprocess=False, **live)
+        gallery.select(_gallery_pick(gallery_images), None, upload, show_progress="hidden", **ui)
+        sketch.change(read_sketch, [ckpt, sketch, *controls], view, **live)
+        ckpt.change(
+            switch_checkpoint, [ckpt, state, *controls], [*view, model_info, *controls], **ui
+        )
+        gr.on(
+            [all_queries.change, layer.change, head.change],
+            redraw_attention,
+            [state, *controls],
+            [attention_plot, summary, message],
+            **{**live, "show_progress": "hidden"},
+        )
+        explain.click(attribute, [state, char_pick, method], [attribution_plot, message], **ui)
+        api_button.click(
+            recognize,
+            api_image,
+            [api_text, api_confidence],
+            api_name="recognize",
+            preprocess=False,
+        )
+
+    # One reading now, so the audience's first one does not pay for the first-call costs
+    # (plotly's import, the LM's first generate): a second or more on a CPU.
+    show(str(default), gallery_images[0], False, n_layers - 1, "mean")
+
+    return demo
+
+
+def launch(
+    demo: gr.Blocks,
+    *,
+    host: str = HOST,
+    port: int = PORT,
+    prevent_thread_lock: bool = False,
+    quiet: bool = False,
+) -> tuple[Any, str, str | None]:
+    """Start ``demo`` with the safe defaults; returns Gradio's ``(app, local_url, share_url)``."""
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        # Gradio 6 serves only files it created (uploads, rendered outputs) and allowed_paths:
+        # the app needs no file from disk, so the checkpoints, runs and the rest stay private.
+        allowed_paths=[],
+        blocked_paths=[str(ROOT / "models"), str(ROOT / "runs"), str(ROOT / "data")],
+        max_file_size=MAX_FILE_SIZE,
+        show_error=False,  # our handlers show their own messages; no tracebacks in the browser
+        enable_monitoring=False,
+        mcp_server=False,
+        ssr_mode=False,  # no Node server: one process to start and stop
+        pwa=False,
+        run_history=False,
+        footer_links=["api"],
+        theme=THEME,
+        css=CSS,
+        prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# presentation helpers (formatting only; the numbers come from ocrlab)
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _uploaded(payload: dict) -> tuple[str | bytes, str]:
+    """(source for ``load_line_image``, the name its messages use) of an undecoded gr.Image
+    payload: the uploaded file and its original name, or the bytes of a pasted data URL."""
+    url = payload.get("url") or ""
+    if url.startswith("data:"):
+        return base64.b64decode(url.split(",", 1)[1]), "pasted image"
+    path = payload.get("path")
+    if not path:
+        raise OcrlabError("the upload arrived without a file")
+    return path, payload.get("orig_name") or Path(path).name
+
+
+def _head_choices(num_heads: int) -> list[str]:
+    return ["mean", "max", *(str(h) for h in range(num_heads))]
+
+
+def _gallery_pick(images: list[Image.Image]) -> Callable[[gr.SelectData], Image.Image]:
+    def pick(evt: gr.SelectData) -> Image.Image:
+        return images[evt.index]
+
+    return pick
+
+
+def _stats_markdown(reading: demo_app.Reading) -> str:
+    """Confidence, size and the stage times (ms) as one short table row."""
+    rec = reading.recognition
+    w, h = reading.image.size
+    times = reading.times_ms
+    head = " | ".join([*times, "total"])
+    row = " | ".join(
+        f"{ms:.1f}" if ms < 10 else f"{ms:,.0f}" for ms in [*times.values(), sum(times.values())]
+    )
+    return (
+        f"**confidence {rec.confidence:.2f}** · {len(rec.text)} characters · image {w}×{h} px\n\n"
+        f"| ms | {head} |\n|---|{'---:|' * (len(times) + 1)}\n| time | {row} |"
+    )
+
+
+def _head_arg(head: str | None) -> str | int:
+    """The head dropdown's value as ``ocrlab.viz`` takes it: "mean", "max" or a head index."""
+    return int(head) if str(head).isdigit() else (head or "mean")
+
+
+def _summary_markdown(qa: Any, layer: int, head: str, notes: dict[str, str] | None = None) -> str:
+    """Why a view is missing, and whether the queries specialize or collapse on this line."""
+    lines = [f"- {n}" for n in (notes or {}).values()]
+    if qa is not None:
+        stats = qa.stats(int(layer), _head_arg(head))
+        lines.append(f"- **queries ({stats.label})** — {stats.reason}")
+    return "\n".join(lines)
+
+
+def _big_fonts(fig: Any) -> Any:
+    """Projector-sized text on a plotly figure."""
+    if fig is not None and hasattr(fig, "update_layout"):
+        fig.update_layout(font={"size": 16}, title_font={"size": 20})
+    return fig
+
+
+def _viz_call(name: str, *args: Any, **kwargs: Any) -> Any:
+    """``ocrlab.viz.<name>(...)`` with projector fonts; None (and a log line) when the optional
+    ``viz`` extra is not installed, so the reading itself is still shown."""
+    import ocrlab.viz
+
+    try:
+        fn = getattr(ocrlab.viz, name)
+    except ImportError as exc:
+        log.warning("ocrlab.viz.%s is unavailable: %s", name, exc)
+        return None
+    return _big_fonts(fn(*args, **kwargs))
+
+
+def _attention_figure(qa: Any, all_queries: bool, layer: int, head: str) -> Any:
+    """Every query's map (a grid), or the overlay whose own slider steps through the queries
+    in the browser (no round trip to the server while the presenter browses them)."""
+    layer_arg = int(layer)  # 0-based, as ocrlab.viz labels layers and queries
+    if all_queries:
+        return _viz_call(
+            "attention_grid", qa, layer=layer_arg, head=_head_arg(head), width=PLOT_WIDTH
+        )
+    return _viz_call(
+        "attention_overlay", qa, query=0, layer=layer_arg, head=_head_arg(head), width=PLOT_WIDTH
+    )
+
+
+def _cleared(message: Any, views: list[Any], text: str) -> dict:
+    """Empty ``views`` (so no stale result stands beside an error); ``text`` goes to ``message``."""
+    out: dict[Any, Any] = {c: None for c in views}
+    out[message] = _message(text)
+    return out
+
+
+def _message(text: str) -> gr.Markdown:
+    """The message box: shown with ``text``, hidden when there is nothing to say."""
+    return gr.Markdown(value=text, visible=bool(text))
+
+
+def _guard(message: Any, views: list[Any]) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """Turn every exception of a handler into a friendly message in the ``message`` box (and a
+    toast) and empty ``views``: the app keeps serving, the audience sees no traceback. Bad input
+    (an ``OcrlabError``) shows its own message; anything else is logged in full on the server
+    and named in one line."""
+
+    def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
+        @wraps(fn)
+        def guarded(*args: Any) -> dict:
+            try:
+                return fn(*args)
+            except OcrlabError as exc:
+                msg = str(exc)
+            except Exception as exc:  # a demo must not die on stage; the log keeps the details
+                log.exception("handler %s failed", fn.__name__)
+                msg = f"internal error ({type(exc).__name__}: {exc}); details are in the server log"
+            gr.Warning(msg)
+            return _cleared(message, views, f"⚠ {msg}")
+
+        return guarded
+
+    return wrap
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help=f"checkpoint folder (default: {_label(DEFAULT_CHECKPOINT)})",
+    )
+    parser.add_argument("--host", default=HOST, help="address to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=PORT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    launch(build_demo(args.checkpoint), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The seminar demo in a real browser: Playwright driving Debian's Chromium (never a downloaded
+browser; see DEVELOPERS.md). Type a line and see it read with its attention plot, pick an example,
+draw a word, and upload bad files: each gets its message and the next upload is read.
+
+Screenshots go to ``tmp_path`` and, when ``OCRLAB_ARTIFACTS`` is set, are copied there (CI keeps
+them as artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright import sync_api as playwright
+from test_app import READ_TEXT, served_app
+
+from ocrlab import demo_app
+
+pytestmark = [
+    pytest.mark.needs_chromium,
+    # gradio's queue statistics use pandas options that pandas 3 deprecates (not ours to fix)
+    pytest.mark.filterwarnings("ignore::Warning:gradio.queueing"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1600, "height": 1000}  # a 1080p projector with the browser's chrome
+TIMEOUT_MS = 30_000  # a busy 2-core CI runner reads a line in well under a second
+
+playwright.expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def served(request):
+    return served_app(request)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(served.url)
+    # the page reads its default line on load: wait for it, so every test starts settled
+    playwright.expect(page.locator("#chars .text").first).to_be_visible()
+    yield page
+    page.close()
+
+
+def save_screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    artifacts = os.environ.get("OCRLAB_ARTIFACTS")
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(artifacts) / name)
+    return path
+
+
+def reading(page) -> str:
+    """The CTC text as the page shows it (the highlighted runs joined)."""
+    return "".join(page.locator("#chars .text").all_text_contents())
+
+
+def wait_for_reading(page, text: str) -> None:
+    try:
+        page.wait_for_function(
+            """text => [...document.querySelectorAll('#chars .text')]
+                       .map(e => e.textContent).join('') === text""",
+            arg=text,
+        )
+    except playwright.TimeoutError:
+        pytest.fail(f"the page shows {reading(page)!r}, not {text!r}")
+
+
+def test_typed_text_is_read_with_its_attention_plot(page, tmp_path):
+    page.locator("#type-text textarea").fill(READ_TEXT)
+    wait_for_reading(page, READ_TEXT)
+    expect = playwright.expect
+    expect(page.locator("#attention-plot .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#attention-plot")).to_contain_text("query 0")
+    for stage in ("preprocess", "encoder + CTC", "decode", "attention", "LM generate"):
+        expect(page.locator("#stats")).to_contain_text(stage)
+    expect(page.locator("#attention-summary")).to_contain_text("queries (layer")
+    expect(page.locator("#message")).to_have_count(0)  # no error box
+    shot = save_screenshot(page, tmp_path, "app_type_text.png")
+    assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+    page.get_by_role("tab", name="Query ↔ character").click()
+    expect(page.locator("#correspondence-plot .js-plotly-plot")).to_be_visible()
+    page.get_by_role("tab", name="Attribution").click()
+    page.locator("input[value=saliency]").check()  # the quickest method
+    page.get_by_role("button", name="Explain this character").click()
+    expect(page.locator("#attribution-plot .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#attribution-plot")).to_contain_text("'S'")  # the first character
+    save_screenshot(page, tmp_path, "app_attribution.png")
+
+
+def test_bad_uploads_get_their_message_and_the_next_upload_is_read(page, tmp_path):
+    good = tmp_path / "seminar.png"
+    demo_app.typed_line(READ_TEXT, font="DejaVu Sans", preset="clean", seed=0).save(good)
+    bad = tmp_path / "notes.png"
+    bad.write_text("a text file with an image's name")
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(good.read_bytes()[:200])
+    expect = playwright.expect
+
+    page.get_by_role("tab", name="Upload / paste").click()
+    upload = page.locator("#upload")
+    for path, message in [
+        (bad, "notes.png: not an image file"),
+        (truncated, "cut.png: truncated or corrupt image"),
+    ]:
+        if upload.get_by_label("Remove Image").count():
+            upload.get_by_label("Remove Image").click()
+        upload.locator("input[type=file]").set_input_files(str(path))
+        expect(page.locator("#message")).to_contain_text(message)
+        expect(page.locator("#chars .text")).to_have_count(0)  # no stale reading beside it
+    save_screenshot(page, tmp_path, "app_bad_upload.png")
+
+    upload.get_by_label("Remove Image").click()
+    upload.locator("input[type=file]").set_input_files(str(good))
+    wait_for_reading(page, READ_TEXT)
+    expect(page.locator("#message")).to_have_count(0)
+
+
+def test_an_example_line_and_a_drawing_are_read(page):
+    expect = playwright.expect
+    page.get_by_role("tab", name="Upload / paste").click()
+    page.locator("#examples .thumbnail-item").first.click()  # "Research toolkit", clean
+    wait_for_reading(page, "Research toolkit")
+
+    page.get_by_role("tab", name="Draw").click()
+    # Gradio's sketchpad starts with no tool selected: pick the brush, as a presenter would
+    page.locator("#sketch").get_by_role("button", name=re.compile("brush|draw", re.I)).first.click()
+    canvas = page.locator("#sketch canvas").first
+    expect(canvas).to_be_visible()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5
+    page.mouse.move(x0, y0 - 40)  # an "l"
+    page.mouse.down()
+    page.mouse.move(x0, y0 + 40, steps=8)
+    page.mouse.up()
+    page.mouse.move(x0 + 40, y0 - 40)  # and another
+    page.mouse.down()
+    page.mouse.move(x0 + 40, y0 + 40, steps=8)
+    page.mouse.up()
+    # the drawing is read: the line view shows the crop around the strokes, and no error
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#chars .text')]
+                   .map(e => e.textContent).join('') !== 'Research toolkit'"""
+    )
+    expect(page.locator("#message")).to_have_count(0)
