@@ -233,6 +233,124 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_speed_commands(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "export",
+        help="export a checkpoint's CTC path (encoder + CTC head) to ONNX",
+        description="Dynamic batch and width axes; the charset and config are stored in the "
+        "file. The logits are checked against PyTorch on random batches after export.",
+    )
+    ex.add_argument("checkpoint")
+    ex.add_argument("--out", required=True, help="the .onnx file to write")
+    ex.add_argument("--int8", action="store_true", help="also write OUT's .int8.onnx twin")
+    ex.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
+    ex.add_argument("--torchscript", action="store_true", help="legacy TorchScript exporter")
+    ex.add_argument("--no-check", action="store_true", help="skip the PyTorch comparison")
+    ex.set_defaults(func=_cmd_export)
+
+    from .bench import ENGINES, EXTRA_ENGINES
+
+    be = sub.add_parser(
+        "bench",
+        help="speed, memory and accuracy of the CTC, ONNX, LM and Tesseract paths, real time",
+        description="Every engine reads the same images in one run: latency at batch 1, "
+        "lines/s at batch 8/32/128, peak memory, CER, the fp32 matmul peak, and the real-time "
+        "table. Default data: synth:n=1000,seed=11 (--quick: 200 lines, < 1 minute).",
+    )
+    be.add_argument("checkpoint")
+    be.add_argument("--data", default=None, help="folder, *.lmdb, labels .tsv or synth:n=..")
+    be.add_argument("--quick", action="store_true", help="fewer lines and repeats")
+    be.add_argument(
+        "--engines",
+        nargs="+",
+        choices=[*ENGINES, *EXTRA_ENGINES],
+        default=None,
+        help="default: all (lm_generate_gpt2 only in full runs)",
+    )
+    be.add_argument("--threads", type=int, default=None, help="default: torch's thread count")
+    be.add_argument("--budget-ms", type=float, default=None, help="frame budget (33.3 = 30 fps)")
+    be.add_argument("--lines", type=int, default=None, help="read only the first N lines")
+    be.add_argument("--repeats", type=int, default=None)
+    be.add_argument("--protocol", choices=["exact", "alnum36"], default=None)
+    be.add_argument("--psm", type=int, choices=[7, 8], default=None, help="Tesseract psm")
+    be.add_argument("--onnx", default=None, help="an exported .onnx of this checkpoint to use")
+    be.add_argument("--no-cache", action="store_true", help="export ONNX afresh, keep nothing")
+    be.add_argument("--json", action="store_true", help="print one JSON object")
+    be.add_argument("--out", default=None, help="also write the JSON report here")
+    be.set_defaults(func=_cmd_bench)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx, max_logit_difference, quantize_int8
+    from .models import OCRModel
+
+    model = OCRModel.from_pretrained(args.checkpoint)
+    out = export_onnx(model, args.out, opset=args.opset, dynamo=not args.torchscript)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    if not args.no_check:
+        diff = max_logit_difference(model, out)
+        verdict = "ok" if diff <= 1e-4 else "LARGER THAN 1e-4"
+        print(f"  max |logit difference| vs PyTorch: {diff:.2e} ({verdict})")
+    if args.int8:
+        int8 = quantize_int8(out, out.with_name(f"{out.stem}.int8.onnx"))
+        print(f"wrote {int8} ({int8.stat().st_size / 1e6:.1f} MB, dynamic int8 MatMul + LSTM)")
+        if not args.no_check:
+            diff = max_logit_difference(model, int8)
+            print(f"  max |logit difference| vs PyTorch: {diff:.2e} (int8: compare CERs)")
+    return 0
+
+
+def _bench_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (recorded in the report)."""
+    parts = ["ocrlab", "bench", args.checkpoint]
+    for flag in ("data", "threads", "budget_ms", "lines", "repeats", "protocol", "psm", "onnx"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.engines:
+        parts += ["--engines", *args.engines]
+    parts += [
+        f"--{flag.replace('_', '-')}" for flag in ("quick", "no_cache") if getattr(args, flag)
+    ]
+    return " ".join(parts)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import BenchSettings, format_report, run_bench, write_json
+
+    settings = BenchSettings.preset(
+        args.quick,
+        threads=args.threads,
+        budget_ms=args.budget_ms,
+        lines=args.lines,
+        repeats=args.repeats,
+        protocol=args.protocol,
+        tesseract_psm=args.psm,
+        cache_dir="" if args.no_cache else None,
+    )
+    report = run_bench(
+        args.checkpoint,
+        data=args.data,
+        quick=args.quick,
+        engines=args.engines,
+        settings=settings,
+        onnx_path=args.onnx,
+        command=_bench_command(args),
+        progress=True,
+    )
+    if args.out:
+        write_json(report, args.out)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(format_report(report))
+        if args.out:
+            print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lm_commands(sub)
     _add_model_commands(sub)
+    _add_speed_commands(sub)
     demo = sub.add_parser("demo", help="the README's demo")
     demo.add_argument("--out", default="out/demo_contact_sheet.png")
     demo.set_defaults(func=_cmd_demo)
