@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: demo test lint venv clean
+.PHONY: demo data-demo test lint notebooks venv clean
 
 venv: $(STAMP)
 
@@ -18,12 +18,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# the seminar demo with the bundled model: http://127.0.0.1:7860 (Ctrl-C stops it)
 demo: $(STAMP)
+	$(PY) app.py
+
+# a contact sheet of the synthetic data (out/demo_contact_sheet.png)
+data-demo: $(STAMP)
 	$(VENV)/bin/ocrlab demo
 
+# the unit tests, then every notebook executed on the tiny preset (OCRLAB_QUICK=1)
 test: $(STAMP)
-	$(VENV)/bin/ruff check ocrlab tests
+	$(VENV)/bin/ruff check ocrlab tests app.py
 	$(PY) -m pytest -n 2 --dist loadfile
+	OCRLAB_QUICK=1 $(PY) -m pytest -n 2 --nbmake notebooks
+
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ocrlab tests app.py
