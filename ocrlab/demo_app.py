@@ -340,16 +340,9 @@ def read_line(
             out = model(images, widths)
         with _timed(times, "decode"):
             dec = model.decode(out.ctc_logits, out.lengths)[0]
-            # encoder frame -> resized pixels -> original pixels, as OCRModel.recognize does
             scale = image.width / tensor.shape[-1]
             stride = model.encoder.stages["cnn"].stride
-            recognition = Recognition(
-                text=dec.text,
-                confidence=dec.confidence,
-                char_confidences=dec.char_confidences,
-                spans=dec.spans,
-                pixel_spans=[(a * stride * scale, (b + 1) * stride * scale) for a, b in dec.spans],
-            )
+            recognition = Recognition.from_decoded(dec, stride, scale)
     qa = None
     if attention:
         if model.qformer is None:

@@ -704,14 +704,5 @@ class OnnxRecognizer:
             logits, lengths = self.run(batch.images.numpy(), batch.widths.numpy())
             for i, dec in zip(idx, self.decode(logits, lengths), strict=True):
                 scale = loaded[i].width / tensors[i].shape[-1]
-                results[i] = Recognition(
-                    text=dec.text,
-                    confidence=dec.confidence,
-                    char_confidences=dec.char_confidences,
-                    spans=dec.spans,
-                    pixel_spans=[
-                        (a * self.stride * scale, (b + 1) * self.stride * scale)
-                        for a, b in dec.spans
-                    ],
-                )
+                results[i] = Recognition.from_decoded(dec, self.stride, scale)
         return results

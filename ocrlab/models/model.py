@@ -91,6 +91,18 @@ class Recognition:
     spans: list[tuple[int, int]] = field(default_factory=list)
     pixel_spans: list[tuple[float, float]] = field(default_factory=list)
 
+    @classmethod
+    def from_decoded(cls, dec: Decoded, stride: int, scale: float) -> Recognition:
+        """``dec`` with its frame spans mapped to original pixels: frame ``t`` covers resized
+        columns ``[t, t + 1) * stride``, and ``scale`` = original width / resized width."""
+        return cls(
+            text=dec.text,
+            confidence=dec.confidence,
+            char_confidences=dec.char_confidences,
+            spans=dec.spans,
+            pixel_spans=[(a * stride * scale, (b + 1) * stride * scale) for a, b in dec.spans],
+        )
+
 
 class OCRModel(nn.Module):
     """The recognizer. Build it from an :class:`OCRConfig` (and a charset), or load it with
@@ -258,18 +270,9 @@ class OCRModel(nn.Module):
             batch = collate([Sample(tensors[i], "", f"image {i}") for i in idx])
             out = self(batch.images.to(device), batch.widths.to(device))
             for i, dec in zip(idx, self.decode(out.ctc_logits, out.lengths), strict=True):
-                # encoder position -> resized pixels -> original pixels
                 scale = loaded[i].width / tensors[i].shape[-1]
                 stride = self.encoder.stages["cnn"].stride
-                results[i] = Recognition(
-                    text=dec.text,
-                    confidence=dec.confidence,
-                    char_confidences=dec.char_confidences,
-                    spans=dec.spans,
-                    pixel_spans=[
-                        (a * stride * scale, (b + 1) * stride * scale) for a, b in dec.spans
-                    ],
-                )
+                results[i] = Recognition.from_decoded(dec, stride, scale)
         self.train(was_training)
         return results  # type: ignore[return-value]
 

@@ -444,15 +444,7 @@ def query_attention_batch(
             for j, (i, dec) in enumerate(zip(idx, decoded, strict=True)):
                 scale = loaded[i].width / tensors[i].shape[-1]
                 P = int(real[j])
-                recognition = Recognition(
-                    text=dec.text,
-                    confidence=dec.confidence,
-                    char_confidences=dec.char_confidences,
-                    spans=dec.spans,
-                    pixel_spans=[
-                        (a * ctc_stride * scale, (b + 1) * ctc_stride * scale) for a, b in dec.spans
-                    ],
-                )
+                recognition = Recognition.from_decoded(dec, ctc_stride, scale)
                 results.append(
                     QueryAttention(
                         maps=cross[j, ..., :P].contiguous(),  # (Lc, H, Q, P)
