@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from .balancing import BalanceConfig, make_balancer
 from .charset import Charset
 from .config import ConfigError, load_config, save_config
 from .errors import OcrlabError
@@ -75,6 +76,8 @@ class OptimConfig:
 class LossConfig:
     ctc_weight: ScheduleConfig = field(default_factory=ScheduleConfig)
     lm_weight: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(value=0.5, end=0.5))
+    # automatic balancing (uncertainty | gradnorm): learned weights that multiply the schedules
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
 
 
 @dataclass
@@ -398,11 +401,13 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.optim, tc.max_steps))
 
     step, best_cer, counters = 0, None, Counter()
+    balancer_state = None
     if tc.init_from and not resume:
         model.load_weights_from(tc.init_from)
     if resume:
         state = load_trainer_state(last_dir, model, optimizer, scheduler)
         step, best_cer, counters = state["step"], state["best_cer"], Counter(state["counters"])
+        balancer_state = state.get("balancer")
         _set_rng_state(state["rng"])
     elif main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -416,6 +421,10 @@ def train(
     model, optimizer = accelerator.prepare(model, optimizer)
     raw_model = accelerator.unwrap_model(model)
     encoder_params = [p for p in raw_model.encoder.parameters() if p.requires_grad]
+    # GradNorm's shared layer: the projection that feeds both the CTC context and the Q-Former
+    balancer = make_balancer(config.loss.balance, list(raw_model.encoder.projection.parameters()))
+    if balancer is not None and balancer_state is not None:
+        balancer.load_state_dict(balancer_state)
     collate = Collate(charset, config.data.policy, transform=train_set_transform(train_set))
 
     def loader_for(epoch: int, within: int) -> DataLoader:
@@ -443,6 +452,7 @@ def train(
                 best_cer=best_cer,
                 counters=counters,
                 with_state=kind == "last",
+                balancer=balancer,
             )
 
     t0 = time.time()
@@ -477,7 +487,11 @@ def train(
                         compute_lm=want_lm,
                     )
                 counters["infeasible_lines"] += int((~out.feasible).sum())
-                if out.loss is None or not torch.isfinite(out.loss):
+                loss = out.loss
+                if balancer is not None and loss is not None and torch.isfinite(loss):
+                    loss = balancer.combine(out.ctc_loss, out.lm_loss, w_ctc, w_lm, step)
+                    w_ctc, w_lm = balancer.weights["ctc"], balancer.weights["lm"]
+                if loss is None or not torch.isfinite(loss):
                     counters["nonfinite_steps"] += 1
                     optimizer.zero_grad(set_to_none=True)
                 else:
@@ -486,24 +500,27 @@ def train(
                             out.ctc_loss, out.lm_loss, encoder_params, w_ctc, w_lm
                         )
                         log.write("grad", step, w_ctc=w_ctc, w_lm=w_lm, **diag)
-                    accelerator.backward(out.loss)
+                    accelerator.backward(loss)
                     grad_norm = accelerator.clip_grad_norm_(
                         model.parameters(), config.optim.grad_clip
                     )
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
+                    if balancer is not None:
+                        balancer.step(lambda g: accelerator.reduce(g, "mean"))
                     if step % tc.log_every == 0:
                         log.write(
                             "train",
                             step,
                             epoch=epoch,
-                            loss=out.loss.item(),
+                            loss=loss.item(),
                             ctc_loss=out.ctc_loss.item(),
                             lm_loss=out.lm_loss.item() if out.lm_loss is not None else None,
                             w_ctc=w_ctc,
                             w_lm=w_lm,
                             lr=scheduler.get_last_lr()[0],
                             grad_norm=float(grad_norm),
+                            **(balancer.extra if balancer is not None else {}),
                             **counters,
                         )
                     bar.set_postfix(
@@ -618,6 +635,7 @@ def save_checkpoint(
     best_cer: float | None,
     counters: Counter,
     with_state: bool,
+    balancer: Any = None,
 ) -> None:
     """Model checkpoint (+ the trainer state for ``last``), written atomically: the whole
     folder is built beside the target and renamed over it."""
@@ -635,6 +653,7 @@ def save_checkpoint(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "rng": _rng_state(),
+                "balancer": balancer.state_dict() if balancer is not None else None,
             }
             torch.save(state, tmp / "ckpt" / STATE_NAME)
         _replace_dir(tmp / "ckpt", directory)
