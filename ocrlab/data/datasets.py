@@ -475,7 +475,9 @@ def concat(*datasets: Dataset) -> ConcatDataset:
 def open_dataset(spec: str | os.PathLike, **kw: Any) -> LineDataset:
     """Open a dataset from a short spec string.
 
-    - ``"synth:n=2000,seed=7[,preset=clean|default|degraded|scene][,text=wordfreq:ja]"``
+    - ``"synth:n=2000,seed=7[,preset=clean|default|degraded|scene][,text=wordfreq:ja]"``;
+      ``text.KEY=VALUE`` adds an option to the text source: ``text=wordfreq:en,
+      text.rank_from=30000,text.vocab_size=200000`` (rare words), ``text=pseudo`` (made-up ones)
     - an LMDB: a path ending in ``.lmdb`` or a directory holding ``data.mdb``
     - a folder holding ``labels.tsv``, or the path of a ``*.tsv`` labels file
 
@@ -508,10 +510,12 @@ def _open_synth(spec: str, **kw: Any) -> SyntheticLines:
         if not eq:
             raise DataError(f"{spec}: expected key=value, got {part!r}")
         opts[k.strip()] = v.strip()
+    text_opts = [f"{k[5:]}={opts.pop(k)}" for k in list(opts) if k.startswith("text.")]
     unknown = set(opts) - {"n", "seed", "preset", "text"}
     if unknown:
         raise DataError(
-            f"{spec}: unknown synth option(s) {sorted(unknown)}; use n, seed, preset, text"
+            f"{spec}: unknown synth option(s) {sorted(unknown)}; use n, seed, preset, text, "
+            "text.KEY"
         )
     try:
         n = int(opts.get("n", "1000"))
@@ -527,7 +531,7 @@ def _open_synth(spec: str, **kw: Any) -> SyntheticLines:
         n=n,
         seed=seed,
         preset=opts.get("preset", "default"),
-        text=opts.get("text", "wordfreq:en"),
+        text=",".join([opts.get("text", "wordfreq:en"), *text_opts]),
         charset=charset,
     )
     dataset.transform = kw.pop("transform", None)

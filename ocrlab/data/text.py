@@ -9,7 +9,10 @@ the text's random stream apart from the renderer's, which is seeded ``[seed, i]`
   package, no network), mixed with numbers, dates, times, prices, codes, e-mail addresses and URLs
   into lines of a chosen length range; or single words for scene-text-like crops.
 - :class:`CorpusText`: the lines of a user's UTF-8 corpus file, cut into windows.
-- :func:`make_text_source`: either one from a spec string such as ``"wordfreq:ja"``.
+- :class:`PseudoText`: lines of made-up, pronounceable words (``"pseudo"``), text no language
+  model has seen; with ``WordfreqText(rank_from=...)`` (rare words) the test where an LM prior
+  could hurt.
+- :func:`make_text_source`: any of them from a spec string such as ``"wordfreq:ja"``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "DEFAULT_MIX",
     "KINDS",
     "CorpusText",
+    "PseudoText",
     "TextSource",
     "WordfreqText",
     "make_text_source",
@@ -212,6 +216,8 @@ class WordfreqText:
             inclusive). Lines end at a token boundary whenever one falls in range; only when none
             does is the last token cut, so a line never exceeds ``max_chars``.
         vocab_size: how many of the language's most frequent words to draw from.
+        rank_from: skip the ``rank_from`` most frequent of them: ``rank_from=30000,
+            vocab_size=200000`` draws rare words that a model trained on the top 30000 never saw.
         mix: weight of each token kind (:data:`KINDS`); kinds left out get weight 0. Default
             :data:`DEFAULT_MIX`. ``{"word": 1}`` gives plain prose, ``{"price": 1}`` only prices.
         words_only: each sample is one space-free token (a word, a price, a code...), the look
@@ -238,6 +244,7 @@ class WordfreqText:
         vocab_size: int = 30000,
         mix: Mapping[str, float] | None = None,
         *,
+        rank_from: int = 0,
         words_only: bool = False,
         power: float = 0.75,
         charset: Charset | None = None,
@@ -267,8 +274,13 @@ class WordfreqText:
                 f"charset {charset.name!r} has no space, so it cannot encode lines of words; "
                 "use words_only=True"
             )
+        if not 0 <= rank_from < vocab_size:
+            raise DataError(f"rank_from must be in 0..vocab_size-1, got {rank_from}")
+        self.rank_from = rank_from
         words, freqs = _vocabulary(lang, vocab_size)
-        self._vocab = self._make_vocab(words, freqs, f"wordfreq {lang!r}")
+        self._vocab = self._make_vocab(
+            words[rank_from:], freqs[rank_from:], f"wordfreq {lang!r} from rank {rank_from}"
+        )
         # E-mail addresses and URLs need ASCII words; take English ones for non-Latin scripts.
         ascii_idx = [i for i, w in enumerate(words) if w.isascii() and "'" not in w]
         if len(ascii_idx) < 200:
@@ -671,7 +683,84 @@ def read_text_lines(path: str | os.PathLike[str]) -> Iterator[str]:
 
 # -- specs --------------------------------------------------------------------------------------
 
-_SOURCES: dict[str, type] = {"wordfreq": WordfreqText, "corpus": CorpusText}
+
+class PseudoText:
+    """Lines of made-up, pronounceable words ("brendal tasko Vimer"): text no language model has
+    seen, where an LM prior can only hurt. Words are 1-4 syllables of (consonant cluster, vowel
+    group, optional coda); casing as in :class:`WordfreqText` lines. ``words_only``: one word.
+    Deterministic in (``seed``, index) like the other sources."""
+
+    ONSETS = (
+        *"bcdfghjklmnprstvwz",
+        "br",
+        "cr",
+        "dr",
+        "fl",
+        "gr",
+        "pl",
+        "st",
+        "tr",
+        "sh",
+        "ch",
+        "th",
+    )
+    VOWELS = (*"aeiou", "ai", "ea", "ou", "io", "y")
+    CODAS = ("", "", "", *"nrlstmk", "nd", "st", "rk")
+
+    def __init__(
+        self,
+        seed: int = 0,
+        min_chars: int = 1,
+        max_chars: int = 40,
+        *,
+        words_only: bool = False,
+        charset: Charset | None = None,
+    ) -> None:
+        self.seed = _check_seed(seed)
+        _check_lengths(min_chars, max_chars)
+        self.min_chars, self.max_chars = min_chars, max_chars
+        self.words_only = words_only
+        if charset is not None and charset.missing(string.ascii_letters):
+            raise DataError(f"charset {charset.name!r} lacks Latin letters for made-up words")
+        if charset is not None and not words_only and charset.missing(" "):
+            raise DataError(f"charset {charset.name!r} has no space; use words_only=True")
+
+    def __repr__(self) -> str:
+        return (
+            f"PseudoText(seed={self.seed}, min_chars={self.min_chars}, "
+            f"max_chars={self.max_chars}, words_only={self.words_only})"
+        )
+
+    def __call__(self, index: int) -> str:
+        return self.sample(index)
+
+    def _word(self, rng: np.random.Generator) -> str:
+        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+        n = int(rng.choice([1, 2, 2, 3, 3, 4]))
+        return "".join(pick(self.ONSETS) + pick(self.VOWELS) + pick(self.CODAS) for _ in range(n))
+
+    def sample(self, index: int) -> str:
+        rng = _rng(self.seed, index, 0x5E0D)
+        target = int(rng.integers(self.min_chars, self.max_chars + 1))
+        text = ""
+        for _ in range(100):
+            word = self._word(rng)
+            r = rng.random()
+            word = word.upper() if r < 0.1 else word.capitalize() if r < 0.3 else word
+            text = word if self.words_only or not text else f"{text} {word}"
+            if len(text) >= target:
+                break
+        while len(text) < self.min_chars:
+            text += self._word(rng)
+        text = text[: self.max_chars]
+        return text.rstrip() if len(text.rstrip()) >= self.min_chars else text.replace(" ", "a")
+
+
+_SOURCES: dict[str, type] = {
+    "wordfreq": WordfreqText,
+    "corpus": CorpusText,
+    "pseudo": PseudoText,
+}
 _FIRST_ARG = {"wordfreq": "lang", "corpus": "path"}
 
 
@@ -735,7 +824,7 @@ def make_text_source(
     cls = _SOURCES.get(kind)
     if cls is None:
         raise DataError(
-            f"unknown text source {kind!r} in {spec!r}; use 'wordfreq:<lang>' or 'corpus:<path>'"
+            f"unknown text source {kind!r} in {spec!r}; use 'wordfreq:<lang>', 'corpus:<path>' or 'pseudo'"
         )
     params = inspect.signature(cls).parameters
     unknown = sorted(set(kwargs) - set(params))
@@ -747,6 +836,6 @@ def make_text_source(
     if kind == "corpus" and "path" not in kwargs:
         raise DataError(f"text source spec {spec!r}: give the corpus path, 'corpus:<path>'")
     kwargs.setdefault("seed", seed)
-    if kind == "wordfreq" and charset is not None:
+    if kind in ("wordfreq", "pseudo") and charset is not None:
         kwargs.setdefault("charset", charset)
     return cls(**kwargs)
