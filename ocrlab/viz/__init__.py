@@ -4,6 +4,8 @@ model drawn from its config, and training curves (plotly figures, exportable to 
 - extraction and statistics: :func:`query_attention` -> :class:`QueryAttention` (``attention``)
 - figures of one line's attention: ``figures``; over a run: ``curves``
 - captum attribution: ``attribution``; the architecture figure: ``model_figure``
+- speed, real time, Python vs C and the speed/accuracy frontier: ``speed``
+- a study's scores, differences, gradient mechanism and loss weights: ``study``
 
 Every name is imported on first use (module ``__getattr__``): ``import ocrlab.viz`` costs
 nothing, plotly and captum load only with the functions that need them, and a module that fails
@@ -42,6 +44,22 @@ if TYPE_CHECKING:
         save_figure,
     )
     from .model_figure import model_figure
+    from .speed import (
+        frontier_figure,
+        frontier_points_from_bench,
+        latency_figure,
+        python_vs_c_figure,
+        realtime_figure,
+        throughput_figure,
+    )
+    from .study import (
+        study_curves_figure,
+        study_delta_figure,
+        study_figures,
+        study_mechanism_figure,
+        study_scores_figure,
+        study_weights_figure,
+    )
 
 _EXPORTS = {
     "attention": [
@@ -68,6 +86,22 @@ _EXPORTS = {
         "gradient_x_attention",
     ],
     "model_figure": ["model_figure"],
+    "speed": [
+        "frontier_figure",
+        "frontier_points_from_bench",
+        "latency_figure",
+        "python_vs_c_figure",
+        "realtime_figure",
+        "throughput_figure",
+    ],
+    "study": [
+        "study_curves_figure",
+        "study_delta_figure",
+        "study_figures",
+        "study_mechanism_figure",
+        "study_scores_figure",
+        "study_weights_figure",
+    ],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -85,13 +119,25 @@ __all__ = [
     "attribute_lm_loss",
     "attribution_figure",
     "correspondence_figure",
+    "frontier_figure",
+    "frontier_points_from_bench",
     "gradient_x_attention",
+    "latency_figure",
     "model_figure",
+    "python_vs_c_figure",
     "query_attention",
     "query_attention_batch",
     "query_stats_figure",
     "read_metrics",
+    "realtime_figure",
     "save_figure",
+    "study_curves_figure",
+    "study_delta_figure",
+    "study_figures",
+    "study_mechanism_figure",
+    "study_scores_figure",
+    "study_weights_figure",
+    "throughput_figure",
     "training_curves",
 ]
 
