@@ -351,6 +351,47 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_study_command(sub: argparse._SubParsersAction) -> None:
+    st = sub.add_parser(
+        "study",
+        help="train every configuration of a grid for every seed, compare them with statistics",
+        description="Runs each (configuration, seed) of GRID on its step budget, scores the "
+        "final weights on the grid's evaluation sets (CTC path; LM decoding on one set), and "
+        "writes DIR/results.json, DIR/report.md and DIR/figures/. Resumable: run the same "
+        "command again after a kill; finished runs are not redone.",
+    )
+    st.add_argument("--grid", required=True, help="a study grid YAML (configs/study/*.yaml)")
+    st.add_argument("--out", required=True, help="the study folder")
+    st.add_argument("--seeds", type=int, default=None, help="the first N seeds (default: grid's)")
+    st.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
+    st.add_argument("--configs", nargs="+", default=(), help="only these (and the baseline)")
+    st.add_argument("--report-only", action="store_true", help="rewrite the report, train none")
+    st.set_defaults(func=_cmd_study)
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    import sys
+
+    from .study import expand_grid, load_grid, run_study, write_report
+
+    if args.report_only:
+        grid = load_grid(args.grid)
+        results = write_report(
+            args.out, grid=grid, specs=expand_grid(grid, args.seeds, args.configs)
+        )
+    else:
+        results = run_study(
+            args.grid,
+            args.out,
+            seeds=args.seeds,
+            jobs=args.jobs,
+            only=args.configs,
+            command="ocrlab " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["study"] else None,
+        )
+    print(f"{results['runs_finished']}/{results['runs_planned']} runs; wrote {args.out}/report.md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -360,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lm_commands(sub)
     _add_model_commands(sub)
     _add_speed_commands(sub)
+    _add_study_command(sub)
     demo = sub.add_parser("demo", help="the README's demo")
     demo.add_argument("--out", default="out/demo_contact_sheet.png")
     demo.set_defaults(func=_cmd_demo)

@@ -86,14 +86,20 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key.path=value")
-        node = data
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        set_path(data, key, yaml.safe_load(raw), what=f"override {item!r}")
     return data
+
+
+def set_path(data: dict[str, Any], key: str, value: Any, *, what: str) -> None:
+    """Set ``a.b.c`` in a nested dict to ``value``, creating sections; ``what`` names the
+    setting in the error when a parent is not a section."""
+    node = data
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{what}: {part!r} is not a section")
+    node[leaf] = value
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
