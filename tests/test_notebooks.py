@@ -29,7 +29,9 @@ def test_pair_has_the_same_cells_and_no_outputs(py: Path):
     )
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, f"{py.stem}: outputs committed"
+            assert not cell.outputs and cell.execution_count is None, (
+                f"{py.stem}: outputs committed"
+            )
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), f"{py.stem}: no parameters cell first"
     source = "\n".join(c.source for c in code)

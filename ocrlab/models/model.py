@@ -392,7 +392,9 @@ class OCRModel(nn.Module):
         try:
             state = load_file(str(weights), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{weights} is corrupt or not a safetensors file: {exc}") from None
+            raise CheckpointError(
+                f"{weights} is corrupt or not a safetensors file: {exc}"
+            ) from None
         self._load_checked(state, weights)
 
     def _load_checked(self, state: dict[str, torch.Tensor], source: Path) -> None:
