@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         report = run_bench(ckpt, data=args.data, engines=engines, settings=settings,
                            command=command, progress=True)  # fmt: skip
         reports[name] = report
-        points += frontier_points_from_bench(report, group=f"ocrlab {name}", name_prefix=f"{name} ")
+        for p in frontier_points_from_bench(report, group=f"ocrlab {name}", name_prefix=f"{name} "):
+            if p["group"] != f"ocrlab {name}":  # Tesseract and the LM path are not this model's
+                p["name"] = p["name"].removeprefix(f"{name} ")
+            points.append(p)
     for name, preset in args.speed_only:
         print(f"== {name}: {preset}, random weights (speed only)", flush=True)
         config = load_run_config(preset, ["model.qformer.enabled=false"])

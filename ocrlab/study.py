@@ -571,9 +571,9 @@ def collect(out: Path, specs: Sequence[RunSpec]) -> dict[str, dict[int, dict[str
 def mechanism_summary(series: dict[str, list]) -> dict[str, Any] | None:
     """From one run's gradient diagnostics: the LM's share of the encoder update and the
     gradient ratio early (first quarter of the records) and late (last quarter), their cosine,
-    and the step after which the LM share stays below ``max(0.01, 0.2 * early share)`` — when
-    the LM signal vanishes (None if it never does, or if it never rose above that threshold:
-    ``never_above_threshold``)."""
+    and the step after which the LM share stays below ``max(0.01, 0.2 * early share)`` for at
+    least the last ``max(2, records // 4)`` records — when the LM signal vanishes (None if it
+    never does, or if it never rose above that threshold: ``never_above_threshold``)."""
     steps = [s for s, v in zip(series["step"], series["lm_share"], strict=True) if v is not None]
     share = [v for v in series["lm_share"] if v is not None]
     if len(share) < 2:
@@ -585,7 +585,8 @@ def mechanism_summary(series: dict[str, list]) -> dict[str, Any] | None:
     threshold = max(0.01, 0.2 * early)
     never = all(v < threshold for v in share)  # below 1% throughout: nothing to vanish
     vanish = None
-    for i in range(len(share)):
+    tail = max(2, q)  # one low last record is noise, not vanishing
+    for i in range(len(share) - tail + 1):
         if not never and all(v < threshold for v in share[i:]):
             vanish = steps[i]
             break

@@ -187,3 +187,9 @@ def test_mechanism_summary_finds_when_the_lm_share_vanishes():
     steady = mechanism_summary({**{k: [0.2] * 20 for k in ("lm_share", "grad_ratio_lm_ctc",
                                 "grad_cosine")}, "step": steps})  # fmt: skip
     assert steady["vanishes_at_step"] is None
+    blip = mechanism_summary({**{k: [0.2] * 19 + [0.001] for k in ("lm_share", "grad_ratio_lm_ctc",
+                              "grad_cosine")}, "step": steps})  # fmt: skip
+    assert blip["vanishes_at_step"] is None, "one low last record is not vanishing"
+    tiny = mechanism_summary({**{k: [0.002] * 20 for k in ("lm_share", "grad_ratio_lm_ctc",
+                              "grad_cosine")}, "step": steps})  # fmt: skip
+    assert tiny["never_above_threshold"] and tiny["vanishes_at_step"] is None
