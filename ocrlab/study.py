@@ -875,7 +875,7 @@ def format_report(results: dict[str, Any], runs) -> str:
             f"| {g('grad_ratio_late', lambda x: f'{x:.3f}')} "
             f"| {g('cosine_mean', lambda x: f'{x:+.3f}')} | {_vanish_cells(mech)} |"
         )
-    lines += ["", "Figures: `figures/*.html` (and `.png`).", ""]
+    lines += ["", "Figures: `figures/*.png`, and interactive `figures/*.html` where written.", ""]
     return "\n".join(lines)
 
 
