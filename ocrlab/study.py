@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from .config import ConfigError, apply_overrides, from_dict, set_path, to_dict
+from .config import ConfigError, apply_overrides, from_dict, read_yaml_mapping, set_path, to_dict
 from .errors import OcrlabError
 from .stats import holm, mean_ci, paired_bootstrap
 
@@ -111,13 +110,10 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 def load_grid(path: str | os.PathLike) -> Grid:
     """Read and check a grid file: every configuration must build a valid training config."""
     path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"grid file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise StudyError(f"grid file {path} is not valid YAML: {exc}") from None
-    raw = _mapping(raw, f"{path}")
+        raw = read_yaml_mapping(path, "grid file")
+    except ConfigError as exc:
+        raise StudyError(str(exc)) from None
     keys = {"base", "set", "seeds", "baseline", "eval", "configs", "warmup", "notes"}
     unknown = set(raw) - keys
     if unknown:
@@ -190,9 +186,7 @@ def run_config(grid: Grid, spec: RunSpec, out: str | os.PathLike | None = None):
     (``train.init_from``, under ``out``)."""
     from .train import RunConfig
 
-    data: dict[str, Any] = {}
-    if grid.base is not None:
-        data = yaml.safe_load(grid.base.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(grid.base, "base preset") if grid.base is not None else {}
     _merge(data, grid.common, f"{grid.path}: set")
     if spec == WARMUP:
         _merge(data, grid.warmup or {}, f"{grid.path}: warmup")
