@@ -18,6 +18,12 @@ Engines (:data:`ENGINES`):
   segmentation 7 (a line) or 8 (a word; chosen when the labels are single words).
 - ``lm_generate_gpt2`` (extra, full runs): the LM path with a GPT-2-small-sized LM (124M
   parameters, random weights): the cost a "real LLM" would add at inference. Timing only.
+- ``torch_ctc_bf16`` (extra, default on a GPU): ``torch_ctc`` under bf16 autocast.
+
+On a GPU (``device="cuda"``, ``ocrlab bench --device cuda``) the PyTorch engines run there,
+timings synchronize with the device, the peak is the GPU's fp32 (no TF32) and bf16 matmul rate
+and memory is the GPU's allocated peak; ONNX and Tesseract, asked for by name, stay on the
+host CPU.
 
 Per engine: latency at batch 1 (p50/p95 over single images), throughput in lines/s at batch 8,
 32 and 128 (median over repeats of a full pass), peak memory, and CER (``ocrlab.metrics``).
@@ -68,7 +74,9 @@ __all__ = [
 ]
 
 ENGINES = ("torch_ctc", "onnx_ctc", "onnx_ctc_int8", "lm_generate", "tesseract")
-EXTRA_ENGINES = ("lm_generate_gpt2",)
+EXTRA_ENGINES = ("lm_generate_gpt2", "torch_ctc_bf16")
+GPU_ENGINES = ("torch_ctc", "torch_ctc_bf16", "lm_generate")  # the default on a GPU
+GPU_MATMUL_SIZES = (2048, 4096, 8192)
 BATCH_SIZES = (8, 32, 128)
 FRAME_LINES = (1, 5, 10, 20, 50)
 INT8_CER_TOLERANCE = 0.005  # 0.5 CER points
@@ -101,6 +109,7 @@ class BenchSettings:
     tesseract_psm: 7 (line), 8 (word) or None (8 when >= 90% of the labels are one word).
     cache_dir: where exported ONNX files are kept between runs, keyed by the model's weights
         fingerprint (None: ``$XDG_CACHE_HOME/ocrlab/onnx``; "" turns caching off).
+    device: where the PyTorch engines run ("cpu", "cuda", "cuda:1").
     """
 
     lines: int | None = None
@@ -115,6 +124,7 @@ class BenchSettings:
     tesseract_psm: int | None = None
     cache_dir: str | None = None
     batch_sizes: tuple[int, ...] = BATCH_SIZES
+    device: str = "cpu"
 
     @classmethod
     def preset(cls, quick: bool = False, **overrides: Any) -> BenchSettings:
@@ -180,22 +190,42 @@ def load_bench_data(spec: str, *, limit: int | None = None, progress: bool = Fal
 # -- machine ---------------------------------------------------------------------------------
 
 
-def matmul_peak(sizes: Sequence[int] = (1024, 2048, 4096), repeats: int = 3) -> dict[str, Any]:
-    """The machine's measured fp32 matmul rate: for each size n, the fastest of ``repeats``
-    ``torch.mm`` of two n x n float32 matrices (after one warm-up), 2 n^3 FLOPs each, with
-    torch's current thread count. Returns ``{"gflops": best, "by_size": {n: GFLOP/s}}``."""
+def _sync(device: torch.device | str) -> None:
+    """Wait for queued GPU work (a no-op on the CPU), so that host timers see it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(
+    sizes: Sequence[int] = (1024, 2048, 4096),
+    repeats: int = 3,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, Any]:
+    """The machine's measured matmul rate: for each size n, the fastest of ``repeats``
+    ``torch.mm`` of two n x n matrices of ``dtype`` (after one warm-up), 2 n^3 FLOPs each,
+    with torch's current thread count on the CPU. On a GPU, fp32 is measured as true fp32
+    (TF32 off, as the fp32 engines run). Returns ``{"gflops": best, "by_size": {n: GFLOP/s}}``."""
     by_size = {}
-    with torch.inference_mode():
-        for n in sizes:
-            a, b = torch.randn(n, n), torch.randn(n, n)
-            out = torch.empty(n, n)
-            torch.mm(a, b, out=out)  # warm-up: allocations, thread pool, caches
-            best = math.inf
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                torch.mm(a, b, out=out)
-                best = min(best, time.perf_counter() - t0)
-            by_size[str(n)] = round(2 * n**3 / best / 1e9, 1)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.inference_mode():
+            for n in sizes:
+                a = torch.randn(n, n, device=device).to(dtype)
+                b = torch.randn(n, n, device=device).to(dtype)
+                out = torch.empty(n, n, device=device, dtype=dtype)
+                torch.mm(a, b, out=out)  # warm-up: allocations, thread pool, caches, kernels
+                _sync(device)
+                best = math.inf
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    torch.mm(a, b, out=out)
+                    _sync(device)
+                    best = min(best, time.perf_counter() - t0)
+                by_size[str(n)] = round(2 * n**3 / best / 1e9, 1)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     return {"gflops": max(by_size.values()), "by_size": by_size}
 
 
@@ -296,24 +326,40 @@ def _collated(images: Sequence[Any], height: int, max_width: int | None, batch_s
 
 
 class _TorchCTC(_Engine):
-    name = "torch_ctc"
-    description = "PyTorch eager: encoder + CTC head + greedy decode (OCRModel.recognize)"
+    """``OCRModel.recognize`` on the model's device; with ``bf16`` under bf16 autocast."""
 
-    def __init__(self, model: Any, max_width: int | None) -> None:
-        self.model, self.max_width = model, max_width
+    def __init__(self, model: Any, max_width: int | None, bf16: bool = False) -> None:
+        self.model, self.max_width, self.bf16 = model, max_width, bf16
+        self.device = next(model.parameters()).device
+        self.name = "torch_ctc_bf16" if bf16 else "torch_ctc"
+        self.description = (
+            f"PyTorch eager{' under bf16 autocast' if bf16 else ''} on {self.device}: "
+            "encoder + CTC head + greedy decode (OCRModel.recognize)"
+        )
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def read(self, images, batch_size):
-        rs = self.model.recognize(images, batch_size=batch_size, max_width=self.max_width)
+        with self._autocast():
+            rs = self.model.recognize(images, batch_size=batch_size, max_width=self.max_width)
         return [r.text for r in rs]
 
     def batches(self, images, batch_size):
         h = self.model.config.encoder.height
-        return [(x, w) for _, x, w in _collated(images, h, self.max_width, batch_size)]
+        return [
+            (x.to(self.device), w.to(self.device))
+            for _, x, w in _collated(images, h, self.max_width, batch_size)
+        ]
 
     @torch.inference_mode()
     def forward(self, batches):
-        for x, w in batches:
-            self.model(x, w)
+        with self._autocast():
+            for x, w in batches:
+                self.model(x, w)
+        _sync(self.device)
 
 
 class _OnnxCTC(_Engine):
@@ -365,8 +411,10 @@ class _LMGenerate(_Engine):
     @torch.inference_mode()
     def read(self, images, batch_size):
         h = self.model.config.encoder.height
+        device = next(self.model.parameters()).device
         texts: list[str] = [""] * len(images)
         for idx, x, w in _collated(images, h, self.max_width, batch_size):
+            x, w = x.to(device), w.to(device)
             if self.lm is None:
                 out = self.model.generate_text(x, w, max_new_tokens=self.max_new_tokens)
             else:
@@ -384,7 +432,7 @@ class _LMGenerate(_Engine):
         B, Q, _ = prompt.shape
         ids = self.lm.generate(
             inputs_embeds=prompt,
-            attention_mask=torch.ones(B, Q, dtype=torch.long),
+            attention_mask=torch.ones(B, Q, dtype=torch.long, device=prompt.device),
             max_new_tokens=self.tokens,
             min_new_tokens=self.tokens,
             do_sample=False,
@@ -413,7 +461,10 @@ def _gpt2_engine(
         lm = GPT2LMHeadModel(config).eval()
     finally:
         hf_logging.set_verbosity(verbosity)
+    device = next(model.parameters()).device
+    lm = lm.to(device)
     projection = torch.nn.Linear(model.config.qformer.hidden_size, config.n_embd).eval()
+    projection = projection.to(device)
     engine = _LMGenerate("lm_generate_gpt2", model, max_width, lm, projection, tokens)
     engine.description = (
         f"LM path with a GPT-2-sized LM ({config.n_layer} layers, {config.n_embd} wide, "
@@ -751,16 +802,21 @@ def run_bench(
     ``matmul_gflops``, ``gflop_per_line``, ``realtime``, ``machine``, ``command``.
 
     ``engines``: names from :data:`ENGINES` + :data:`EXTRA_ENGINES` (default: all of
-    ENGINES, plus ``lm_generate_gpt2`` in a full run). An engine that cannot run here (no
-    Q-Former/LM, no Tesseract) is reported with ``skipped``: the reason, and null numbers.
+    ENGINES, plus ``lm_generate_gpt2`` in a full run; on a GPU :data:`GPU_ENGINES`, plus
+    ``lm_generate_gpt2`` in a full run). An engine that cannot run here (no Q-Former/LM, no
+    Tesseract) is reported with ``skipped``: the reason, and null numbers.
     """
     from .machine import machine_info
     from .models import OCRModel
 
     t_start = time.perf_counter()
     settings = settings or BenchSettings.preset(quick)
+    device = _check_device(settings.device)
+    gpu = device.type == "cuda"
     if engines is None:
-        engines = list(ENGINES) if quick else [*ENGINES, *EXTRA_ENGINES]
+        engines = list(GPU_ENGINES if gpu else ENGINES)
+        if not quick:
+            engines.append("lm_generate_gpt2")
     unknown = [e for e in engines if e not in (*ENGINES, *EXTRA_ENGINES)]
     if unknown:
         raise BenchError(
@@ -773,13 +829,21 @@ def run_bench(
         model = (
             checkpoint if isinstance(checkpoint, OCRModel) else OCRModel.from_pretrained(checkpoint)
         )
-        model.eval()
+        model.eval().to(device)
         spec = data or (QUICK_DATA if quick else DEFAULT_DATA)
         bench_data = load_bench_data(spec, limit=settings.lines, progress=progress)
         height = model.config.encoder.height
         width = _median_width(bench_data, height, settings.max_width)
         gflop = _model_gflop(model, width)
-        peak = matmul_peak(settings.matmul_sizes)
+        sizes = settings.matmul_sizes
+        if gpu and tuple(sizes) == BenchSettings.matmul_sizes:
+            sizes = GPU_MATMUL_SIZES  # a GPU needs larger products to reach its rate
+        peak = matmul_peak(sizes, device=str(device))
+        peak_bf16 = (
+            matmul_peak(sizes, device=str(device), dtype=torch.bfloat16)
+            if gpu or "torch_ctc_bf16" in engines
+            else None
+        )
 
         results: dict[str, dict[str, Any]] = {}
         onnx: dict[str, Path] = {}
@@ -801,6 +865,10 @@ def run_bench(
     for name, r in results.items():
         if name in _LM_ENGINES or name == "tesseract" or r.get("skipped"):
             continue
+        if gpu and name.startswith("onnx_"):  # on the host CPU: the GPU's peak does not apply
+            continue
+        # an engine is held against the peak of the arithmetic it runs in
+        engine_peak = peak_bf16 if name.endswith("_bf16") and peak_bf16 else peak
         for key, rate in (
             ("", r["lines_per_s_b32"]),
             ("forward_", r.get("forward_lines_per_s_b32")),
@@ -808,7 +876,7 @@ def run_bench(
             if rate is not None:
                 achieved = gflop_per_line * rate
                 r[f"{key}achieved_gflops"] = round(achieved, 2)
-                r[f"{key}fraction_of_peak"] = round(achieved / peak["gflops"], 4)
+                r[f"{key}fraction_of_peak"] = round(achieved / engine_peak["gflops"], 4)
     _flag_int8(results)
 
     report = {
@@ -824,8 +892,14 @@ def run_bench(
             "mean_chars": round(statistics.mean(len(t) for t in bench_data.texts), 1),
         },
         "settings": {**asdict(settings), "threads": threads, "quick": quick},
+        "device": str(device),
         "matmul_gflops": peak["gflops"],
-        "matmul": {**peak, "how": "best of 3 torch.mm of n x n float32 per size, 2n^3 FLOPs"},
+        "matmul": {
+            **peak,
+            "how": "best of 3 torch.mm of n x n float32 per size, 2n^3 FLOPs"
+            + (" (TF32 off)" if gpu else ""),
+        },
+        "matmul_bf16_gflops": None if peak_bf16 is None else peak_bf16["gflops"],
         "gflop_per_line": gflop_per_line,
         "gflop": {
             **gflop,
@@ -844,11 +918,30 @@ def run_bench(
             "forward_lines_per_s_b32": "the forward pass alone on pre-collated batches of 32",
             "peak_rss_mb": "peak resident memory above the level before the engine was built "
             "(/proc/self/statm sampled every 5 ms), incl. weights, sessions and activations",
-            "fraction_of_peak": "gflop_per_line x lines/s / matmul_gflops",
+            "peak_gpu_mb": "on a GPU: torch.cuda.max_memory_allocated above the level before "
+            "the engine was built (the model's weights are already there)",
+            "fraction_of_peak": "gflop_per_line x lines/s / matmul_gflops "
+            "(matmul_bf16_gflops for a bf16 engine)",
         },
     }
     report["seconds"] = round(time.perf_counter() - t_start, 1)
     return report
+
+
+def _check_device(name: str) -> torch.device:
+    """``name`` as a torch device, or a :class:`BenchError` that says why it cannot be used."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise BenchError(f"bench device {name!r} is not a torch device ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(
+            f"bench device {name!r}: this torch ({torch.__version__}) sees no CUDA GPU; "
+            "use --device cpu"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise BenchError(f"bench device {name!r}: only cpu and cuda are supported")
+    return device
 
 
 def _skipped(reason: str, settings: BenchSettings) -> dict[str, Any]:
@@ -882,11 +975,16 @@ def _run_engine(
         )
 
     _release_memory()
+    gpu = next(model.parameters()).device
+    gpu = gpu if gpu.type == "cuda" else None
+    if gpu is not None:
+        torch.cuda.reset_peak_memory_stats(gpu)
+        gpu_start = torch.cuda.memory_allocated(gpu)
     t0 = time.perf_counter()
     engine: _Engine
     with _PeakRSS() as rss:
-        if name == "torch_ctc":
-            engine = _TorchCTC(model, settings.max_width)
+        if name in ("torch_ctc", "torch_ctc_bf16"):
+            engine = _TorchCTC(model, settings.max_width, bf16=name == "torch_ctc_bf16")
         elif name in ("onnx_ctc", "onnx_ctc_int8"):
             engine = _OnnxCTC(name, onnx_file, model.charset, threads, settings.max_width)
         elif name == "lm_generate":
@@ -904,6 +1002,9 @@ def _run_engine(
             engine.close()
     result["setup_s"] = round(setup_s, 2)
     result["peak_rss_mb"] = rss.peak_mb
+    if gpu is not None:
+        used = torch.cuda.max_memory_allocated(gpu) - gpu_start
+        result["peak_gpu_mb"] = round(used / 2**20, 1)
     result["description"] = engine.description
     if engine.notes:
         result["notes"] = engine.notes
@@ -911,6 +1012,8 @@ def _run_engine(
         result["psm"] = psm
     del engine
     _release_memory()
+    if gpu is not None:
+        torch.cuda.empty_cache()
     return result
 
 
@@ -945,16 +1048,26 @@ def format_report(report: dict[str, Any]) -> str:
         f"{skipped}, median width "
         f"{d['median_width_px']} px, {d['mean_chars']} chars/line), threads: {s['threads']}"
         f"{', quick' if s['quick'] else ''}",
-        f"machine: {m.get('cpu')}, {m.get('cpu_count')} cores, load {m.get('load_average_1m')}; "
-        f"fp32 matmul peak {report['matmul_gflops']:.1f} GFLOP/s; model "
+        f"machine: {m.get('cpu')}, {m.get('cpu_count')} cores, load {m.get('load_average_1m')}"
+        + (f"; GPU {m.get('gpu')}" if report.get("device", "cpu").startswith("cuda") else "")
+        + f"; device {report.get('device', 'cpu')}; "
+        f"fp32 matmul peak {report['matmul_gflops']:.1f} GFLOP/s"
+        + (
+            f" (bf16 {report['matmul_bf16_gflops']:.0f})"
+            if report.get("matmul_bf16_gflops")
+            else ""
+        )
+        + "; model "
         f"{report['gflop_per_line']:.3f} GFLOP/line at {d['median_width_px']} px",
         "",
     ]
     bs = s["batch_sizes"]
+    on_gpu = report.get("device", "cpu").startswith("cuda")
+    mem_head, mem_key = ("GPU MB", "peak_gpu_mb") if on_gpu else ("RSS MB", "peak_rss_mb")
     head = (
         f"{'engine':<18}{'CER %':>7}{'b1 p50 ms':>11}{'b1 p95 ms':>11}"
         + "".join(f"{f'b{b} l/s':>10}" for b in bs)
-        + f"{'fwd b32':>9}{'% peak':>8}{'RSS MB':>8}"
+        + f"{'fwd b32':>9}{'% peak':>8}{mem_head:>8}"
     )
     lines += [head, "-" * len(head)]
     notes = []
@@ -970,7 +1083,7 @@ def format_report(report: dict[str, Any]) -> str:
             + "".join(f"{_fmt(r.get(f'lines_per_s_b{b}'), '.1f'):>10}" for b in bs)
             + f"{_fmt(r.get('forward_lines_per_s_b32'), '.0f'):>9}"
             + f"{_fmt(None if frac is None else 100 * frac, '.1f'):>8}"
-            + f"{_fmt(r.get('peak_rss_mb'), '.0f'):>8}"
+            + f"{_fmt(r.get(mem_key, r.get('peak_rss_mb')), '.0f'):>8}"
         )
         lines.append(row)
         if r["lines"] != d["lines"]:

@@ -268,8 +268,21 @@ def _add_speed_commands(sub: argparse._SubParsersAction) -> None:
         help="default: all (lm_generate_gpt2 only in full runs)",
     )
     be.add_argument("--threads", type=int, default=None, help="default: torch's thread count")
+    be.add_argument(
+        "--device",
+        default=None,
+        help="where the PyTorch engines run: cpu (default) or cuda; on cuda the default "
+        "engines are torch_ctc, torch_ctc_bf16, lm_generate (+ lm_generate_gpt2)",
+    )
     be.add_argument("--budget-ms", type=float, default=None, help="frame budget (33.3 = 30 fps)")
     be.add_argument("--lines", type=int, default=None, help="read only the first N lines")
+    be.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="throughput batch sizes (default 8 32 128; keep 32, the headline rate)",
+    )
     be.add_argument("--repeats", type=int, default=None)
     be.add_argument("--protocol", choices=["exact", "alnum36"], default=None)
     be.add_argument("--psm", type=int, choices=[7, 8], default=None, help="Tesseract psm")
@@ -303,10 +316,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _bench_command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (recorded in the report)."""
     parts = ["ocrlab", "bench", args.checkpoint]
-    for flag in ("data", "threads", "budget_ms", "lines", "repeats", "protocol", "psm", "onnx"):
+    for flag in (
+        "data",
+        "device",
+        "threads",
+        "budget_ms",
+        "lines",
+        "repeats",
+        "protocol",
+        "psm",
+        "onnx",
+    ):
         value = getattr(args, flag)
         if value is not None:
             parts += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.batch_sizes:
+        parts += ["--batch-sizes", *map(str, args.batch_sizes)]
     if args.engines:
         parts += ["--engines", *args.engines]
     parts += [
@@ -325,10 +350,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         threads=args.threads,
         budget_ms=args.budget_ms,
         lines=args.lines,
+        batch_sizes=None if args.batch_sizes is None else tuple(args.batch_sizes),
         repeats=args.repeats,
         protocol=args.protocol,
         tesseract_psm=args.psm,
         cache_dir="" if args.no_cache else None,
+        device=args.device,
     )
     report = run_bench(
         args.checkpoint,

@@ -180,6 +180,39 @@ def test_tesseract_engine_reads_a_clean_word():
         engine.close()
 
 
+def test_bad_device_is_a_clear_error(tmp_path):
+    with pytest.raises(BenchError, match="'tpu' is not a torch device"):
+        run_bench(tmp_path, settings=tiny_settings(device="tpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(BenchError, match="sees no CUDA GPU; use --device cpu"):
+            run_bench(tmp_path, settings=tiny_settings(device="cuda"))
+
+
+def test_bf16_engine_and_chosen_batch_sizes(tmp_path):
+    """torch_ctc_bf16 reads under bf16 autocast and is held against the bf16 peak; throughput
+    is measured at exactly the asked batch sizes."""
+    checkpoint = tiny_checkpoint(tmp_path / "ctc")
+    report = run_bench(
+        checkpoint,
+        data="synth:n=6,seed=11",
+        engines=["torch_ctc", "torch_ctc_bf16"],
+        settings=tiny_settings(batch_sizes=(4, 32)),
+    )
+    assert report["device"] == "cpu" and report["matmul_bf16_gflops"] > 0
+    fp32, bf16 = report["engines"]["torch_ctc"], report["engines"]["torch_ctc_bf16"]
+    assert "bf16 autocast" in bf16["description"] and "bf16" not in fp32["description"]
+    assert {k for k in bf16 if k.startswith("lines_per_s_b")} == {
+        "lines_per_s_b4",
+        "lines_per_s_b32",
+    }
+    assert bf16["cer"] >= 0 and bf16["lines_per_s_b32"] > 0
+    for r, peak in ((fp32, report["matmul_gflops"]), (bf16, report["matmul_bf16_gflops"])):
+        assert r["fraction_of_peak"] == pytest.approx(
+            report["gflop_per_line"] * r["lines_per_s_b32"] / peak, rel=0.02, abs=1e-4
+        )
+    assert "device cpu" in format_report(report)
+
+
 def test_gpt2_sized_engine_generates_exactly_the_asked_tokens(tiny_lm, tmp_path):
     model = OCRModel.from_pretrained(tiny_checkpoint(tmp_path / "lm", lm_path=tiny_lm))
     dims = {"n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 64, "vocab_size": 300}
