@@ -730,7 +730,15 @@ def _onnx_files(
     model: Any, settings: BenchSettings, workdir: Path, onnx_path: str | None
 ) -> tuple[Path, Path]:
     """The fp32 and int8 ONNX files of ``model``: ``onnx_path`` if given (it must come from
-    this model), else from the cache, else exported now."""
+    this model), else from the cache, else exported now (from the CPU: the model is moved
+    there for the export and back)."""
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        model.cpu()
+        try:
+            return _onnx_files(model, settings, workdir, onnx_path)
+        finally:
+            model.to(device)
     from .export import (
         ExportError,
         _read_metadata,
