@@ -820,6 +820,8 @@ def run_bench(
     t_start = time.perf_counter()
     settings = settings or BenchSettings.preset(quick)
     device = _check_device(settings.device)
+    if not settings.batch_sizes or min(settings.batch_sizes) < 1:
+        raise BenchError(f"batch sizes must be positive integers, got {settings.batch_sizes}")
     gpu = device.type == "cuda"
     if engines is None:
         engines = list(GPU_ENGINES if gpu else ENGINES)

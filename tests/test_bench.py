@@ -188,6 +188,11 @@ def test_bad_device_is_a_clear_error(tmp_path):
             run_bench(tmp_path, settings=tiny_settings(device="cuda"))
 
 
+def test_nonpositive_batch_size_is_refused(tmp_path):
+    with pytest.raises(BenchError, match=r"batch sizes must be positive integers, got \(8, 0\)"):
+        run_bench(tmp_path, settings=tiny_settings(batch_sizes=(8, 0)))
+
+
 def test_bf16_engine_and_chosen_batch_sizes(tmp_path):
     """torch_ctc_bf16 reads under bf16 autocast and is held against the bf16 peak; throughput
     is measured at exactly the asked batch sizes."""
