@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OcrlabError
@@ -205,6 +205,17 @@ def _tick_text(t: float) -> str:
     return f"{t:,.0f}" if t >= 1 else f"{t:g}"
 
 
+def _log_axis(values: Sequence[float], fmt: Callable[[float], str] = _tick_text) -> dict:
+    """A log axis with 1-2-5 ticks over ``values`` (labelled by ``fmt``) and the light grid."""
+    ticks = _log_ticks(values)
+    return {
+        "type": "log",
+        "tickvals": ticks or None,
+        "ticktext": [fmt(t) for t in ticks] or None,
+        "gridcolor": _GRID,
+    }
+
+
 # -- throughput ---------------------------------------------------------------------------------
 
 
@@ -257,13 +268,8 @@ def throughput_figure(report: dict[str, Any], *, width: int = WIDTH) -> go.Figur
         left=False,
         above=False,
     )
-    ticks = _log_ticks([*rates_all, one_per_frame])
     fig.update_yaxes(
-        type="log",
-        title_text="lines per second (higher is faster)",
-        tickvals=ticks,
-        ticktext=[_tick_text(t) for t in ticks],
-        gridcolor=_GRID,
+        **_log_axis([*rates_all, one_per_frame]), title_text="lines per second (higher is faster)"
     )
     fig.update_xaxes(
         type="log",
@@ -332,8 +338,7 @@ def latency_figure(
         dash="dash",
     )
     if log_y:
-        ticks = _log_ticks([*values, budget])
-        fig.update_yaxes(type="log", tickvals=ticks, ticktext=[_tick_text(t) for t in ticks])
+        fig.update_yaxes(**_log_axis([*values, budget]))
     fig.update_yaxes(title_text="ms per line at batch 1 (lower is faster)", gridcolor=_GRID)
     fig.update_xaxes(title_text="engine")
     n_lines = {n: r.get("latency_lines") for n, r in measured.items()}
@@ -484,15 +489,11 @@ def realtime_figure(report: dict[str, Any], *, width: int = WIDTH) -> go.Figure:
         dash="dash",
         axis="2",
     )
-    ticks = _log_ticks([*all_speedups, 0.5, 2])
     fig.update_yaxes(title_text="lines per frame", gridcolor=_GRID, row=1, col=1)
     fig.update_xaxes(title_text="engine", row=1, col=1)
     fig.update_yaxes(
-        type="log",
+        **_log_axis([*all_speedups, 0.5, 2], lambda t: f"{t:g}x"),
         title_text="speedup needed (frame time / budget, log)",
-        tickvals=ticks,
-        ticktext=[f"{t:g}x" for t in ticks],
-        gridcolor=_GRID,
         row=1,
         col=2,
     )
@@ -595,14 +596,10 @@ def python_vs_c_figure(result: dict[str, Any], *, width: int = WIDTH) -> go.Figu
                 col=1,
             )
         fig.add_vline(x=1, line={"color": "gray", "dash": "dot", "width": 1}, row=row, col=1)
-    ticks = _log_ticks([*ratios_all, 1])
     for row in (1, 2):
         fig.update_xaxes(
-            type="log",
+            **_log_axis([*ratios_all, 1], lambda t: f"{t:g}×"),
             title_text="× the C variant's time (log; 1 = C)",
-            tickvals=ticks,
-            ticktext=[f"{t:g}×" for t in ticks],
-            gridcolor=_GRID,
             row=row,
             col=1,
         )
@@ -635,13 +632,9 @@ def python_vs_c_figure(result: dict[str, Any], *, width: int = WIDTH) -> go.Figu
             row=3,
             col=1,
         )
-        pticks = _log_ticks(ms)
         fig.update_xaxes(
-            type="log",
+            **_log_axis(ms, lambda t: f"{t:g}"),
             title_text="ms per line (log; green: the C decoders)",
-            tickvals=pticks,
-            ticktext=[f"{t:g}" for t in pticks],
-            gridcolor=_GRID,
             row=3,
             col=1,
         )
@@ -780,14 +773,7 @@ def frontier_figure(
         _no_data(fig, "no point has a speed to place")
     elif not has_metric:
         _no_data(fig, f"no point has a {metric}: every point is on the speed-only strip")
-    ticks = _log_ticks(xs_all)
-    axis = {
-        "type": "log",
-        "tickvals": ticks or None,
-        "ticktext": [_tick_text(t) for t in ticks] or None,
-        "gridcolor": _GRID,
-    }
-    fig.update_xaxes(**axis)
+    fig.update_xaxes(**_log_axis(xs_all))
     fig.update_xaxes(title_text=_AXIS_LABELS.get(x, x), row=2 if speed_only else 1, col=1)
     fig.update_yaxes(
         title_text=_AXIS_LABELS.get(metric, metric), gridcolor=_GRID, rangemode="tozero", row=1
