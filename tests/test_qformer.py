@@ -12,7 +12,7 @@ C = 24  # encoder width
 Q = 5
 
 
-def make_qformer(layers: int = 2, freq: int = 1) -> QFormer:
+def make_qformer(layers: int = 2, freq: int = 1, positions: str = "none") -> QFormer:
     torch.manual_seed(0)
     config = QFormerConfig(
         num_queries=Q,
@@ -21,6 +21,8 @@ def make_qformer(layers: int = 2, freq: int = 1) -> QFormer:
         num_heads=4,
         intermediate_size=64,
         cross_attention_frequency=freq,
+        positions=positions,
+        max_positions=16,
     )
     return QFormer(config, encoder_width=C).eval()
 
@@ -113,3 +115,68 @@ def test_without_attentions_and_gradients() -> None:
     out.query_output.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert qf.query_tokens.grad is not None
+
+
+def test_without_positions_the_queries_read_a_set() -> None:
+    """Blip2QFormerModel adds no positions to encoder_hidden_states: permuting the source
+    positions permutes each map's columns and leaves the queries' output unchanged."""
+    qf = make_qformer(positions="none")
+    x = torch.randn(2, 9, C)
+    perm = torch.randperm(9, generator=torch.Generator().manual_seed(1))
+    a, b = qf(x), qf(x[:, perm])
+    torch.testing.assert_close(b.query_output, a.query_output, atol=1e-5, rtol=0)
+    torch.testing.assert_close(b.cross_attentions[0], a.cross_attentions[0][..., perm])
+
+
+@pytest.mark.parametrize("kind", ["sinusoidal", "learned"])
+def test_with_positions_order_matters(kind: str) -> None:
+    qf = make_qformer(positions=kind)
+    if kind == "learned":  # a trained table, not BLIP-2's near-zero initialization
+        torch.nn.init.normal_(qf.positions.embedding)
+    x = torch.randn(2, 9, C)
+    perm = torch.randperm(9, generator=torch.Generator().manual_seed(1))
+    a, b = qf(x), qf(x[:, perm])
+    # a set would give the same output and the map's columns permuted (1e-7 apart)
+    assert (a.query_output - b.query_output).abs().max() > 1e-5
+    assert (b.cross_attentions[0] - a.cross_attentions[0][..., perm]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["sinusoidal", "learned"])
+def test_positions_keep_padding_invariance(kind: str) -> None:
+    qf = make_qformer(positions=kind)
+    x = torch.randn(1, 7, C)
+    alone = qf(x, torch.ones(1, 7, dtype=torch.bool)).query_output
+    padded = torch.cat([x, 50 * torch.randn(1, 5, C)], dim=1)
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    mask[0, 7:] = False
+    torch.testing.assert_close(qf(padded, mask).query_output, alone, atol=1e-5, rtol=0)
+
+
+def test_learned_positions_past_the_table_reuse_the_last() -> None:
+    qf = make_qformer(positions="learned")  # max_positions=16
+    out = qf.positions(torch.zeros(1, 20, C), None)  # (1, 20, C)
+    torch.testing.assert_close(out[0, 15:], qf.positions.embedding[15].expand(5, C))
+    assert qf(torch.randn(2, 20, C)).query_output.shape == (2, Q, 32)
+
+
+def test_unknown_positions_kind_is_refused() -> None:
+    from ocrlab.errors import OcrlabError
+
+    with pytest.raises(OcrlabError, match=r"qformer.positions='rotary'"):
+        make_qformer(positions="rotary")
+
+
+def test_the_guard_fails_when_transformers_records_attention_differently() -> None:
+    """QFormer splits Blip2QFormerModel's ``attentions`` (self and cross maps interleaved) by
+    layer; if a transformers release records them differently, it must say so, not mislabel."""
+    qf = make_qformer(layers=2)
+
+    def self_maps_only(module, args, out):
+        out.attentions = tuple(out.attentions[::2])  # as if cross maps were no longer recorded
+        return out
+
+    hook = qf.qformer.register_forward_hook(self_maps_only)
+    with pytest.raises(RuntimeError, match="transformers version changed how it records"):
+        qf(torch.randn(1, 6, C))
+    hook.remove()
+    assert len(qf(torch.randn(1, 6, C)).cross_attentions) == 2

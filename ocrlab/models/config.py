@@ -34,7 +34,14 @@ class EncoderConfig:
 
 @dataclass
 class QFormerConfig:
-    """BLIP-2 Q-Former over one named encoder stage (``source_stage``)."""
+    """BLIP-2 Q-Former over one named encoder stage (``source_stage``).
+
+    ``positions``: what the keys learn of *where* a feature sits. ``Blip2QFormerModel`` adds no
+    position information to ``encoder_hidden_states`` (a ViT's features carry their own), so the
+    source stage gets ``none`` (the queries read an unordered set), ``sinusoidal`` (fixed, any
+    width) or ``learned`` (one vector per position up to ``max_positions``; wider lines reuse
+    the last one) before cross-attention. The CTC path never sees them.
+    """
 
     enabled: bool = True
     num_queries: int = 16
@@ -45,6 +52,8 @@ class QFormerConfig:
     cross_attention_frequency: int = 1
     source_stage: str = "cnn"
     dropout: float = 0.1
+    positions: str = "none"  # none | sinusoidal | learned
+    max_positions: int = 512  # learned positions: a 2048-pixel line at stride 4
 
 
 @dataclass

@@ -16,6 +16,9 @@ as ``encoder_hidden_states``. Facts of transformers 5.x this relies on (read fro
   maps interleaved in execution order (its recorder matches ".attention", which is also the name
   of the module inside ``.crossattention``), so :class:`QFormer` separates them by layer.
 - Attention maps exist only with ``attn_implementation="eager"`` (SDPA returns none).
+- No position information is added to ``encoder_hidden_states`` (BLIP-2's ViT features carry
+  their own). Without ``config.positions`` the queries therefore read a *set*: permuting the
+  source positions permutes nothing in their output. :class:`SourcePositions` adds them.
 """
 
 from __future__ import annotations
@@ -26,9 +29,14 @@ import torch
 from torch import nn
 from transformers import Blip2QFormerConfig, Blip2QFormerModel
 
-from .config import QFormerConfig
+from ocrlab.errors import OcrlabError
 
-__all__ = ["QFormer", "QFormerOutput"]
+from .config import QFormerConfig
+from .encoder import SinusoidalPositions
+
+__all__ = ["POSITIONS", "QFormer", "QFormerOutput", "SourcePositions"]
+
+POSITIONS = ("none", "sinusoidal", "learned")
 
 
 @dataclass
@@ -47,12 +55,43 @@ class QFormerOutput:
     self_attentions: tuple[torch.Tensor, ...] = ()
 
 
+class SourcePositions(nn.Module):
+    """Position encodings added to the source stage before cross-attention (as a ViT's patch
+    features carry theirs); padded positions stay exactly zero.
+
+    ``kind``: ``"sinusoidal"`` (fixed, any width) or ``"learned"`` (``max_positions`` vectors,
+    BLIP-2's ViT initializer std 0.02; positions past the last reuse it).
+    """
+
+    def __init__(self, kind: str, width: int, max_positions: int) -> None:
+        super().__init__()
+        if kind not in POSITIONS[1:]:
+            raise OcrlabError(f"qformer.positions={kind!r}; choose one of {', '.join(POSITIONS)}")
+        self.kind = kind
+        if kind == "sinusoidal":
+            self.encode = SinusoidalPositions(width)
+        else:
+            self.embedding = nn.Parameter(torch.zeros(max_positions, width))
+            nn.init.normal_(self.embedding, std=0.02)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """x (B, T, C) + positions, zeroed where ``mask`` (B, T) is False."""
+        if self.kind == "sinusoidal":
+            x = self.encode(x)  # (B, T, C)
+        else:
+            T, n = x.shape[1], self.embedding.shape[0]
+            idx = torch.arange(T, device=x.device).clamp_max(n - 1)  # (T,)
+            x = x + self.embedding[idx].to(x.dtype)[None]  # (B, T, C)
+        return x if mask is None else x * mask[..., None].to(x.dtype)  # (B, T, C)
+
+
 class QFormer(nn.Module):
     """``config.num_queries`` learnable queries of width ``config.hidden_size`` that read an
     encoder sequence of width ``encoder_width`` through cross-attention.
 
     Args:
-        config: sizes, layer count, cross-attention frequency and dropout.
+        config: sizes, layer count, cross-attention frequency, dropout and the source
+            positions.
         encoder_width: channels C of the encoder stage the queries read (the source stage).
     """
 
@@ -71,6 +110,11 @@ class QFormer(nn.Module):
             attention_probs_dropout_prob=config.dropout,
             # Eager attention is the implementation that returns attention maps.
             attn_implementation="eager",
+        )
+        self.positions = (
+            None
+            if config.positions == "none"
+            else SourcePositions(config.positions, encoder_width, config.max_positions)
         )
         self.qformer = Blip2QFormerModel(hf_config)
         self.query_tokens = nn.Parameter(torch.zeros(1, config.num_queries, config.hidden_size))
@@ -96,6 +140,8 @@ class QFormer(nn.Module):
             :class:`QFormerOutput` with query_output (B, Q, H) and the maps.
         """
         B = encoder_hidden.shape[0]
+        if self.positions is not None:
+            encoder_hidden = self.positions(encoder_hidden, encoder_mask)  # (B, T, C)
         query_embeds = self.query_tokens.expand(B, -1, -1)  # (B, Q, H)
         out = self.qformer(
             query_embeds=query_embeds,
