@@ -21,7 +21,8 @@ import torch
 
 from ocrlab.machine import machine_info
 from ocrlab.models import OCRModel
-from ocrlab.train import LengthBucketSampler, build_datasets, label_lengths, load_run_config
+from ocrlab.run_config import load_run_config
+from ocrlab.train import LengthBucketSampler, build_datasets, label_lengths
 
 
 def main() -> None:

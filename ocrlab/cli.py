@@ -137,6 +137,12 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--limit", type=int, default=None, help="score only the first N lines")
     ev.add_argument("--errors", type=int, default=0, help="print the first N misread lines")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--reading",
+        action="store_true",
+        help="also measure the Q-Former branch (LM-decoding CER, nats/char the queries carry, "
+        "query collapse, character coverage; see ocrlab.reading)",
+    )
     ev.set_defaults(func=_cmd_eval)
 
     pr = sub.add_parser("predict", help="read line images with a checkpoint")
@@ -148,7 +154,8 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import load_run_config, train
+    from .run_config import load_run_config
+    from .train import train
 
     config = load_run_config(args.config, args.set)
     result = train(config, args.out, resume=args.resume)
@@ -193,6 +200,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         **result.as_dict(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    reading = None
+    if args.reading:
+        from .reading import reading_diagnostics
+
+        n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+        reading = reading_diagnostics(
+            model, [dataset[i] for i in range(n)], max_width=args.max_width
+        )
+        report["reading"] = {k: v for k, v in reading.as_dict().items() if k != "examples"}
+        report["reading"]["examples"] = [list(e) for e in reading.examples[:5]]
     if args.json:
         print(json.dumps(report))
     else:
@@ -201,6 +218,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"{s.n} lines: CER {100 * s.cer:.2f}%, accuracy {100 * s.accuracy:.2f}%, "
             f"1-NED {s.ned:.4f}, WER {100 * s.wer:.2f}% ({args.protocol} protocol)"
         )
+        if reading is not None:
+            print(f"Q-Former branch: {reading.summary()}")
     shown = 0
     for key, p, r in zip(result.keys, result.predictions, result.references, strict=True):
         if shown >= args.errors:

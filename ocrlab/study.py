@@ -184,7 +184,7 @@ def run_config(grid: Grid, spec: RunSpec, out: str | os.PathLike | None = None):
     With a ``warmup`` section, :data:`WARMUP` is the shared warm start (base, ``set``, then
     ``warmup``'s overrides, seed 0) and every other run starts from its final weights
     (``train.init_from``, under ``out``)."""
-    from .train import RunConfig
+    from .run_config import RunConfig
 
     data = read_yaml_mapping(grid.base, "base preset") if grid.base is not None else {}
     _merge(data, grid.common, f"{grid.path}: set")

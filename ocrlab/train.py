@@ -17,6 +17,7 @@ The model knows nothing of this file; this file knows nothing of the model's lay
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,7 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,81 +35,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from .balancing import BalanceConfig, make_balancer
+from .balancing import make_balancer
 from .charset import Charset
-from .config import ConfigError, load_config, save_config
+from .config import ConfigError, save_config
 from .errors import OcrlabError
-from .models.config import OCRConfig
-from .schedules import ScheduleConfig, schedule_value
+from .run_config import OptimConfig, RunConfig
+from .schedules import schedule_value
 
 STATE_NAME = "trainer_state.pt"
-
-
-# -- config -----------------------------------------------------------------------------------
-
-
-@dataclass
-class DataConfig:
-    """``train``: dataset specs (``synth:n=..,seed=..``, a folder, an ``.lmdb``), concatenated.
-    ``val``: one spec, read with the inference path (aspect kept up to ``val_max_width``)."""
-
-    train: list[str] = field(default_factory=lambda: ["synth:n=100000,seed=1"])
-    val: str | None = "synth:n=500,seed=900001"
-    batch_size: int = 32
-    max_width: int = 512
-    val_max_width: int = 2048
-    num_workers: int = 0
-    policy: str = "skip"  # labels outside the charset: skip (counted) | error | replace
-    skip_bad: bool = False  # skip (and count) unreadable images instead of stopping
-    bucket_by_length: bool = True
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 300
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 5.0
-
-
-@dataclass
-class LossConfig:
-    ctc_weight: ScheduleConfig = field(default_factory=ScheduleConfig)
-    lm_weight: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(value=0.5, end=0.5))
-    # automatic balancing (uncertainty | gradnorm): learned weights that multiply the schedules
-    balance: BalanceConfig = field(default_factory=BalanceConfig)
-
-
-@dataclass
-class TrainConfig:
-    max_steps: int = 10000
-    max_minutes: float | None = None  # wall-clock budget; the run ends cleanly when it is spent
-    log_every: int = 20
-    eval_every: int = 500
-    save_every: int = 500
-    grad_diag_every: int = 100
-    keep_snapshots: bool = True
-    seed: int = 0
-    mixed_precision: str = "auto"  # auto: bf16 on a GPU, none on the CPU
-    threads: int | None = None
-    # start from this checkpoint's weights (a new optimizer and LR schedule): continue or
-    # fine-tune a trained model; ignored on --resume, which restores everything from the run
-    init_from: str | None = None
-
-
-@dataclass
-class RunConfig:
-    model: OCRConfig = field(default_factory=OCRConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def load_run_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> RunConfig:
-    """A YAML preset (``configs/small.yaml``) with ``key.path=value`` overrides applied."""
-    return load_config(RunConfig, path, overrides)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -224,17 +158,54 @@ def lr_lambda(optim: OptimConfig, max_steps: int):
     return f
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices and convolution kernels only (not on norms, biases, queries)."""
-    decay, no_decay = [], []
+def param_groups(model: torch.nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
+    """Optimizer groups: weight decay on matrices and convolution kernels only (not on norms,
+    biases, queries or position tables), each at its module's LR (``optim.module_lr``, the
+    longest matching name prefix; ``optim.lr`` otherwise). Frozen parameters are left out."""
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in optim.module_lr:
+        if not any(n.startswith(prefix) for n in names):
+            raise ConfigError(
+                f"optim.module_lr: no parameter name starts with {prefix!r} "
+                f"(top-level modules: {', '.join(sorted({n.split('.')[0] for n in names}))})"
+            )
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (decay if p.dim() >= 2 and "query_tokens" not in name else no_decay).append(p)
+        matches = [k for k in optim.module_lr if name.startswith(k)]
+        lr = float(optim.module_lr[max(matches, key=len)]) if matches else optim.lr
+        no_decay = p.dim() < 2 or "query_tokens" in name or "positions." in name
+        groups.setdefault((lr, not no_decay), []).append(p)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": ps, "lr": lr, "weight_decay": optim.weight_decay if decay else 0.0}
+        for (lr, decay), ps in sorted(groups.items(), key=lambda kv: (not kv[0][1], kv[0][0]))
     ]
+
+
+def freeze_modules(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torch.nn.Module]:
+    """Turn off the gradient of every parameter whose name starts with one of ``prefixes``;
+    return the modules under those prefixes (kept in eval mode by :func:`set_train_mode`).
+    A prefix that matches nothing is a :class:`ConfigError` (a typo would silently train)."""
+    modules = []
+    for prefix in prefixes:
+        hit = [p for n, p in model.named_parameters() if n.startswith(prefix)]
+        if not hit:
+            raise ConfigError(f"train.freeze: no parameter name starts with {prefix!r}")
+        for p in hit:
+            p.requires_grad_(False)
+        # a module prefix ("encoder.") names a module; a parameter prefix
+        # ("qformer.query_tokens") does not, and has no mode to keep
+        with contextlib.suppress(AttributeError):
+            modules.append(model.get_submodule(prefix.rstrip(".")))
+    return modules
+
+
+def set_train_mode(model: torch.nn.Module, frozen: Sequence[torch.nn.Module]) -> None:
+    """``model.train()``, except frozen modules, which stay in eval mode."""
+    model.train()
+    for m in frozen:
+        m.eval()
 
 
 # -- gradient diagnostics --------------------------------------------------------------------------
@@ -306,20 +277,29 @@ class MetricsLog:
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     self._tb.add_scalar(f"{kind}/{k}", v, step)
 
-    def truncate_after(self, step: int) -> None:
-        """On resume: drop events logged after the checkpoint's step (they will be redone)."""
+    # Events about optimizer step ``s`` (train, grad) carry ``s`` itself, before the step
+    # counter advances; events after ``s`` steps are done (val, read) carry ``s`` afterwards.
+    AFTER_STEP_KINDS = ("val", "read")
+
+    def truncate_after(self, step: int) -> list[dict[str, Any]]:
+        """On resume from a checkpoint taken after ``step`` optimizer steps: drop what the
+        redone steps will log again (train/grad events of steps >= ``step``, val/read events
+        after ``step``), and lines cut by a kill. Returns the dropped events."""
         if not self.enabled or not self.path.exists():
-            return
-        keep = []
+            return []
+        keep, dropped = [], []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                if json.loads(line)["step"] <= step:
-                    keep.append(line)
-            except (json.JSONDecodeError, KeyError):
+                event = json.loads(line)
+                s, kind = int(event["step"]), event["kind"]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a line cut by a kill
+            done = s <= step if kind in self.AFTER_STEP_KINDS else s < step
+            (keep if done else dropped).append(line)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
         os.replace(tmp, self.path)
+        return [json.loads(x) for x in dropped]
 
 
 @dataclass
@@ -354,11 +334,15 @@ def train(
     from .data.transforms import Collate
     from .evaluation import evaluate
     from .models.model import OCRModel
+    from .reading import reading_diagnostics
 
     run_dir = Path(run_dir)
     last_dir = run_dir / "checkpoints" / "last"
     if resume and not (last_dir / STATE_NAME).is_file():
-        raise OcrlabError(f"--resume: {last_dir} holds no {STATE_NAME} to resume from")
+        raise OcrlabError(
+            f"--resume: {last_dir} holds no {STATE_NAME} to resume from (the run saved no "
+            f"checkpoint yet); start it again without --resume, into an empty --out"
+        )
     if not resume and last_dir.exists():
         raise OcrlabError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
@@ -395,15 +379,14 @@ def train(
             f"({config.data.batch_size} x {n_proc})"
         )
     model = OCRModel(config.model, charset)
-    optimizer = torch.optim.AdamW(
-        param_groups(model, config.optim.weight_decay), lr=config.optim.lr
-    )
+    frozen = freeze_modules(model, tc.freeze)
+    optimizer = torch.optim.AdamW(param_groups(model, config.optim), lr=config.optim.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.optim, tc.max_steps))
 
     step, best_cer, counters = 0, None, Counter()
     balancer_state = None
     if tc.init_from and not resume:
-        model.load_weights_from(tc.init_from)
+        model.load_weights_from(tc.init_from, skip=tc.init_skip)
     if resume:
         state = load_trainer_state(last_dir, model, optimizer, scheduler)
         step, best_cer, counters = state["step"], state["best_cer"], Counter(state["counters"])
@@ -412,9 +395,17 @@ def train(
     elif main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
+        # a run killed before its first checkpoint starts over: its log goes with it
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     if resume:
-        log.truncate_after(step)
+        redone = {e["step"] for e in log.truncate_after(step) if e["kind"] == "train"}
+        if main and progress:
+            print(
+                f"resuming {run_dir} from step {step} (checkpoints/last); "
+                f"{len(redone)} logged step(s) after it will be redone",
+                flush=True,
+            )
     if main:
         _write_run_info(run_dir, accelerator, precision, step, resume)
 
@@ -431,12 +422,17 @@ def train(
         """The rest of ``epoch`` from optimizer step ``within`` on."""
         sampler.epoch, sampler.start = epoch, within * n_proc
         shard = _Shard(sampler, n_proc, accelerator.process_index, steps_per_epoch - within)
+        # its own generator: a DataLoader iterator otherwise draws its base seed from the
+        # global torch RNG, so a resumed run (a new iterator mid-epoch) would shift the dropout
+        # draws of every later step
+        generator = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
         return DataLoader(
             train_set,
             batch_sampler=shard,
             collate_fn=collate,
             num_workers=config.data.num_workers,
             persistent_workers=False,
+            generator=generator,
         )
 
     def checkpoint(kind: str) -> None:
@@ -455,6 +451,11 @@ def train(
                 balancer=balancer,
             )
 
+    reading_set = (
+        [val_set[i] for i in range(min(tc.reading_lines, len(val_set)))]
+        if val_set is not None and raw_model.has_lm and tc.reading_lines
+        else []
+    )
     t0 = time.time()
     deadline = t0 + tc.max_minutes * 60 if tc.max_minutes else None
     bar = tqdm(
@@ -462,7 +463,7 @@ def train(
     )
     last_val: dict[str, Any] | None = None
     steps_this_call = 0
-    model.train()
+    set_train_mode(model, frozen)
     done = step >= tc.max_steps
     while not done:
         epoch, within = divmod(step, steps_per_epoch)
@@ -495,7 +496,13 @@ def train(
                     counters["nonfinite_steps"] += 1
                     optimizer.zero_grad(set_to_none=True)
                 else:
-                    if want_lm and tc.grad_diag_every and step % tc.grad_diag_every == 0 and main:
+                    if (
+                        want_lm
+                        and encoder_params
+                        and tc.grad_diag_every
+                        and step % tc.grad_diag_every == 0
+                        and main
+                    ):
                         diag = gradient_diagnostics(
                             out.ctc_loss, out.lm_loss, encoder_params, w_ctc, w_lm
                         )
@@ -545,7 +552,13 @@ def train(
                 bar.write(
                     f"step {step}: val CER {res.scores.cer:.4f}, accuracy {res.scores.accuracy:.4f}"
                 )
-                model.train()
+                if raw_model.has_lm and tc.reading_lines:
+                    reading = reading_diagnostics(raw_model, reading_set)
+                    log.write("read", step, **reading.as_dict())
+                    bar.write(f"step {step}: {reading.summary()}")
+                    if reading.collapsed:
+                        bar.write(f"step {step}: WARNING {reading.collapse_warning()}")
+                set_train_mode(model, frozen)
             if step % tc.save_every == 0 or finished:
                 checkpoint("last")
                 if tc.keep_snapshots:

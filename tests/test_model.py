@@ -13,7 +13,7 @@ from ocrlab.data.synth import render_line
 from ocrlab.data.transforms import Collate
 from ocrlab.errors import OcrlabError
 from ocrlab.models import CheckpointError, OCRConfig, OCRModel
-from ocrlab.train import load_run_config
+from ocrlab.run_config import load_run_config
 
 
 def tiny_config(lm_path: str | None, **qformer) -> OCRConfig:
@@ -116,11 +116,22 @@ def test_recognize_any_width_and_blank_images(model):
     assert wide.width > 2000
     blank = Image.new("RGB", (120, 40), "white")
     black = np.zeros((30, 90), dtype=np.uint8)
-    results = model.recognize([wide, blank, black, render_line("A", seed=2)])
+    images = [wide, blank, black, render_line("A", seed=2)]
+    results = model.recognize(images, batch_size=3)
     assert len(results) == 4
-    for r in results:
-        assert isinstance(r.text, str) and 0.0 <= r.confidence <= 1.0
-        assert len(r.pixel_spans) == len(r.text)
+    widths = [wide.width, 120, 90, images[3].width]
+    for image, width, r in zip(images, widths, results, strict=True):
+        # sorted by width and padded in a batch, each line reads as it does alone
+        alone = model.recognize([image])[0]
+        assert (r.text, r.spans) == (alone.text, alone.spans)
+        assert r.confidence == pytest.approx(alone.confidence, abs=1e-5)
+        assert len(r.pixel_spans) == len(r.text) == len(r.char_confidences)
+        # spans are in the ORIGINAL image's pixels, in reading order; the last CTC frame
+        # may reach into the padding to a multiple of 4 input pixels (one frame)
+        height = image.height if hasattr(image, "height") else image.shape[0]
+        frame = 4 * max(height / 32, width / 2048)  # original pixels per frame
+        assert all(0 <= a < b <= width + frame + 1e-3 for a, b in r.pixel_spans)
+        assert [a for a, _ in r.pixel_spans] == sorted(a for a, _ in r.pixel_spans)
     assert model.recognize([]) == []
 
 
@@ -168,6 +179,73 @@ def test_missing_or_corrupt_weights(tmp_path):
         OCRModel.from_pretrained(path)
     with pytest.raises(CheckpointError, match="does not exist"):
         OCRModel.from_pretrained(tmp_path / "nowhere")
+
+
+def _break_config(path, how: str) -> None:
+    config = path / "config.json"
+    meta = json.loads(config.read_text())
+    if how == "not json":
+        config.write_text("{ this is not json")
+    elif how == "not ocrlab":
+        config.write_text(json.dumps({"model_type": "bert", "hidden_size": 8}))
+    elif how == "newer format":
+        meta["format_version"] = 99
+        config.write_text(json.dumps(meta))
+    elif how == "missing":
+        config.unlink()
+    elif how == "unknown key":
+        meta["config"]["encoder"]["widht"] = 3
+        config.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("not json", r"config\.json is not valid JSON"),
+        ("not ocrlab", r"config\.json is not an ocrlab checkpoint config"),
+        ("newer format", r"ckpt was written by a newer ocrlab \(format 99\)"),
+        ("missing", r"ckpt has no config\.json"),
+        ("unknown key", r"config\.json holds no valid ocrlab config: .*encoder\.widht"),
+    ],
+)
+def test_bad_config_json_names_the_file_and_problem(tmp_path, how, message):
+    path = OCRModel(tiny_config(None)).save_pretrained(tmp_path / "ckpt")
+    _break_config(path, how)
+    with pytest.raises(OcrlabError, match=message):
+        OCRModel.from_pretrained(path)
+
+
+def test_missing_unexpected_and_truncated_weights_name_the_file(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = OCRModel(tiny_config(None)).save_pretrained(tmp_path / "ckpt")
+    weights = path / "model.safetensors"
+    state = load_file(weights)
+    good = weights.read_bytes()
+    missing = dict(state)
+    missing.pop("ctc_head.proj.weight")
+    save_file(missing, weights)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors does not fit.*missing 1"):
+        OCRModel.from_pretrained(path)
+    save_file({**state, "extra.weight": torch.zeros(2)}, weights)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors does not fit.*1 unexpected"):
+        OCRModel.from_pretrained(path)
+    weights.write_bytes(good[: len(good) // 2])  # a copy cut short
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is corrupt"):
+        OCRModel.from_pretrained(path)
+
+
+def test_corrupt_trainer_state_names_the_file(tmp_path):
+    from ocrlab.train import train
+
+    config = load_run_config(
+        "configs/tiny.yaml", ["model.qformer.enabled=false", "train.max_steps=2"]
+    )
+    train(config, tmp_path / "run", progress=False)
+    state = tmp_path / "run" / "checkpoints" / "last" / "trainer_state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(OcrlabError, match=r"trainer_state\.pt cannot be read"):
+        train(config, tmp_path / "run", progress=False, resume=True)
 
 
 def test_config_that_does_not_fit_is_refused(tmp_path):

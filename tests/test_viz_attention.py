@@ -18,7 +18,7 @@ from ocrlab.data.synth import default_renderer, render_line
 from ocrlab.data.transforms import LineTransform
 from ocrlab.errors import OcrlabError
 from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel, Recognition
-from ocrlab.train import load_run_config
+from ocrlab.run_config import load_run_config
 from ocrlab.viz import AttentionError, QueryAttention, query_attention, query_attention_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,8 +291,6 @@ def test_rollout_follows_its_definition():
     # norm(S + I) averages the two queries: layer 1 starts from the mean of 0.5 c0's rows
     expected = 0.5 * (0.5 * c0.mean(0, keepdim=True)).expand(2, P) + 0.5 * c1
     torch.testing.assert_close(mixed, expected / expected.sum(1, keepdim=True))
-    assert "ocrlab's own construction" in QueryAttention.rollout.__doc__
-    assert "not the BLIP-2 paper's" in QueryAttention.rollout.__doc__
 
 
 # -- queries and characters ------------------------------------------------------------------
@@ -394,3 +392,52 @@ def test_a_submodule_named_like_its_function_does_not_shadow_it():
 def test_bytes_that_are_not_an_image_name_the_problem(model):
     with pytest.raises(OcrlabError, match="image 0"):
         query_attention(model, b"not an image")
+
+
+def test_char_coverage_counts_characters_that_hold_a_focused_query_peak():
+    """3 characters over 6 positions (2 each); query 0 peaks on char 0, query 1 on char 2,
+    query 2 is flat (its argmax is noise and must not count)."""
+    P = 6
+    maps = torch.full((1, 1, 3, P), 0.02)
+    maps[0, 0, 0, 0] = 0.9  # char 0
+    maps[0, 0, 1, 5] = 0.9  # char 2
+    maps[0, 0, 2] = 1 / P  # flat
+    maps[0, 0, 2, 2] += 1e-4  # an argmax on char 1, by a hair
+    maps = maps / maps.sum(-1, keepdim=True)
+    qa = synthetic(maps, text="abc", spans=[(0, 1), (2, 3), (4, 5)])
+    assert qa.char_coverage() == pytest.approx(2 / 3)
+    assert qa.char_coverage(peak=0.0) == pytest.approx(1.0)  # counting the flat one's argmax
+    nothing = synthetic(maps, text="", spans=[])
+    assert math.isnan(nothing.char_coverage())
+
+
+def test_char_coverage_and_collapse_of_a_collapsed_map():
+    """Every query on the first position: one character covered, cosine 1."""
+    maps = torch.zeros(1, 2, 4, 8)
+    maps[..., 0] = 1.0
+    qa = synthetic(maps, text="abcd", spans=[(0, 1), (2, 3), (4, 5), (6, 7)])
+    assert qa.char_coverage() == pytest.approx(0.25)
+    assert qa.stats().mean_similarity == pytest.approx(1.0)
+    assert qa.stats().verdict == "collapsed"
+
+
+def test_character_reading_names_the_queries_layer_peak_and_spans():
+    """Two layers, 3 queries over 8 positions, characters on positions 0-1, 2-4, 5-7. In layer
+    1, query 2 puts 0.8 of its mass on character 0 with its peak at position 1."""
+    maps = torch.full((2, 1, 3, 8), 1 / 8)
+    maps[1, 0, 2] = torch.tensor([0.1, 0.7, 0.05, 0.05, 0.05, 0.05, 0.0, 0.0])
+    maps[0, 0, 0] = torch.tensor([0.3, 0.0, 0.0, 0.0, 0.0, 0.7, 0.0, 0.0])
+    qa = synthetic(maps, text="abc", spans=[(0, 1), (2, 4), (5, 7)], scale=2.0)
+    c = qa.character(0, glyph_box=(5.0, 14.0))
+    assert (c.index, c.char, c.layer) == (0, "a", 1)
+    assert c.queries[0] == 2 and c.mass[0] == pytest.approx(0.8)
+    assert c.by_layer[0] == (0, pytest.approx(0.3)) and c.by_layer[1][0] == 2
+    assert c.peak_px == pytest.approx((1 + 0.5) * 4 * 2.0)  # position 1's centre, original px
+    assert c.sharpness == pytest.approx(0.7 * 8)
+    assert c.ctc_span_px == (0.0, 16.0) and c.ctc_first_frame == 0
+    assert c.peak_in_ctc_span and c.peak_in_glyph  # 12 px lies in [5, 14)
+    assert not qa.character(0, glyph_box=(14.0, 30.0)).peak_in_glyph
+    assert qa.character(-1).char == "c" and qa.character(0).peak_in_glyph is None
+    assert "queries 2 (0.80)" in str(c)
+    with pytest.raises(AttentionError, match="character 3 is out of range"):
+        qa.character(3)

@@ -15,7 +15,7 @@ from PIL import Image
 from ocrlab.data.synth import render_line
 from ocrlab.errors import OcrlabError
 from ocrlab.models import OCRModel, Recognition
-from ocrlab.train import load_run_config
+from ocrlab.run_config import load_run_config
 from ocrlab.viz import (
     AttentionError,
     QueryAttention,
@@ -243,9 +243,22 @@ def test_training_curves_draw_every_logged_series(tmp_path):
         }
     ]
     val = [{"kind": "val", "step": 2, "cer": 0.5}, {"kind": "val", "step": 4, "cer": 0.25}]
+    read = [
+        {
+            "kind": "read",
+            "step": s,
+            "lm_cer": 2.6 / s,
+            "query_cosine": 0.9,
+            "char_coverage": 0.1 * s,
+            "query_info": 0.5 * s,
+            "lm_loss": 3.0 - 0.5 * s,
+            "lm_loss_zero_prompt": 3.0,
+        }
+        for s in (2, 4)
+    ]
     run = tmp_path / "run"
     run.mkdir()
-    write_metrics(run / "metrics.jsonl", [*train, *grad, *val, '{"kind": "train", "st'])
+    write_metrics(run / "metrics.jsonl", [*train, *grad, *val, *read, '{"kind": "train", "st'])
     fig = training_curves(run)  # a run folder; the cut-off last line is skipped
     labelled(fig)
     by_name = {t.name: t for t in fig.data}
@@ -260,8 +273,16 @@ def test_training_curves_draw_every_logged_series(tmp_path):
         "|g_lm| / |g_ctc|",
         "cos(g_lm, g_ctc)",
         "LM share",
+        "LM-decoding CER",
+        "query cosine (1 = collapsed)",
+        "character coverage",
+        "information from the queries",
+        "LM loss with the queries",
+        "LM loss, zero prompt",
     }
     assert list(by_name["w_lm"].y) == [0.5, 0.5, 1.0, 1.0]
+    assert list(by_name["information from the queries"].y) == [1.0, 2.0]
+    assert list(by_name["LM-decoding CER"].x) == [2, 4]
     assert list(by_name["validation CER"].x) == [2, 4]
     assert list(by_name["cos(g_lm, g_ctc)"].y) == [None]  # NaN is a gap, not a crash
     assert fig.layout.yaxis.type == "log"
@@ -269,7 +290,7 @@ def test_training_curves_draw_every_logged_series(tmp_path):
     # the jsonl itself works too, and a kind never logged is said to be missing
     write_metrics(tmp_path / "m.jsonl", train)
     fig = training_curves(tmp_path / "m.jsonl")
-    assert sum("not logged" in (a.text or "") for a in fig.layout.annotations) == 3
+    assert sum("not logged" in (a.text or "") for a in fig.layout.annotations) == 5
 
 
 def test_metrics_errors_name_the_file_and_line(tmp_path):
@@ -362,7 +383,8 @@ def test_save_figure_exports_png_and_svg_with_chromium(qa, tmp_path, monkeypatch
 def test_overlay_controls_work_in_a_browser(qa, tmp_path):
     """Drive the overlay's slider and menu in Chromium (plotly.js, as a click does) and read
     back what the visible traces hold: the menu's aggregation at the slider's query."""
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from playwright.sync_api import sync_playwright
+
     html = save_figure(attention_overlay(qa), tmp_path / "overlay.html")
     combos = _combos(qa)
     run = """async ([kind, i]) => {

@@ -47,6 +47,19 @@ class LMOutput:
     logits: torch.Tensor
     labels: torch.Tensor
 
+    def nats(self) -> tuple[float, int]:
+        """(summed next-token loss in nats, number of scored tokens) over the batch: a total
+        that does not depend on how the batch was split (the mean ``loss`` does)."""
+        logits = self.logits[:, :-1].float()  # (B, Q + L - 1, V) position t predicts t + 1
+        target = self.labels[:, 1:]  # (B, Q + L - 1)
+        total = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            target.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+        return float(total), int((target != IGNORE_INDEX).sum())
+
 
 def load_causal_lm(
     name_or_path: str, *, local_files_only: bool = True, dtype: str = "float32"
@@ -170,13 +183,20 @@ class LMBridge(nn.Module):
         Returns:
             :class:`LMOutput` (loss (), logits (B, Q + L, V), labels (B, Q + L)).
         """
-        B, Q, _ = query_output.shape
-        if len(texts) != B:
-            raise OcrlabError(f"LMBridge: {len(texts)} texts for a batch of {B} query outputs")
-        device = query_output.device
+        if len(texts) != query_output.shape[0]:
+            raise OcrlabError(
+                f"LMBridge: {len(texts)} texts for a batch of {query_output.shape[0]} query outputs"
+            )
+        return self.score_prompt(self.project(query_output), texts)
+
+    def score_prompt(self, prompt: torch.Tensor, texts: list[str]) -> LMOutput:
+        """The LM's loss on ``texts`` after the soft prompt ``prompt`` (B, Q, D), already in the
+        LM's embedding space: the projected queries, or zeros (the LM with no information,
+        the reference for how much the queries carry)."""
+        B, Q, _ = prompt.shape
+        device = prompt.device
         ids, mask = self.tokenize(texts)
         ids, mask = ids.to(device), mask.to(device)  # (B, L), (B, L)
-        prompt = self.project(query_output)  # (B, Q, D)
         tokens = self.lm.get_input_embeddings()(ids)  # (B, L, D)
         inputs_embeds = torch.cat([prompt, tokens], dim=1)  # (B, Q + L, D)
         attention_mask = torch.cat([mask.new_ones(B, Q), mask], dim=1)  # (B, Q + L)

@@ -349,7 +349,10 @@ class OCRModel(nn.Module):
             raise CheckpointError(
                 f"{directory} was written by a newer ocrlab (format {meta['format_version']})"
             )
-        config = from_dict(OCRConfig, meta["config"])
+        try:
+            config = from_dict(OCRConfig, meta["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"{config_path} holds no valid ocrlab config: {exc}") from None
         if config.qformer.enabled:
             local = directory / config.lm.name_or_path
             if local.is_dir():  # the checkpoint's own copy of a local LM
@@ -369,11 +372,15 @@ class OCRModel(nn.Module):
         model.eval()
         return model
 
-    def load_weights_from(self, directory: str | os.PathLike) -> None:
+    def load_weights_from(self, directory: str | os.PathLike, *, skip: Sequence[str] = ()) -> None:
         """Copy the trained weights of checkpoint ``directory`` into this model (to continue
         training it with a new optimizer, schedule or data). The checkpoint's charset must be
         this model's and every weight must fit; otherwise :class:`CheckpointError` says what
-        differs."""
+        differs.
+
+        ``skip``: weight-name prefixes (``"qformer."``) that keep this model's own fresh
+        initialization, on both sides: a new Q-Former over a trained encoder.
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -395,10 +402,14 @@ class OCRModel(nn.Module):
             raise CheckpointError(
                 f"{weights} is corrupt or not a safetensors file: {exc}"
             ) from None
-        self._load_checked(state, weights)
+        self._load_checked(state, weights, skip=tuple(skip))
 
-    def _load_checked(self, state: dict[str, torch.Tensor], source: Path) -> None:
-        expected = self.trainable_state_dict()
+    def _load_checked(
+        self, state: dict[str, torch.Tensor], source: Path, skip: tuple[str, ...] = ()
+    ) -> None:
+        if skip:
+            state = {k: v for k, v in state.items() if not k.startswith(skip)}
+        expected = {k: v for k, v in self.trainable_state_dict().items() if not k.startswith(skip)}
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         wrong = [

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .attention import (
         AttentionError,
+        CharacterReading,
         QueryAttention,
         QueryStats,
         query_attention,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "attention": [
         "AttentionError",
+        "CharacterReading",
         "QueryAttention",
         "QueryStats",
         "query_attention",
@@ -109,6 +111,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = [
     "AttentionError",
     "Attribution",
+    "CharacterReading",
     "QueryAttention",
     "QueryStats",
     "attention_grid",

@@ -40,6 +40,7 @@ __all__ = [
     "SPECIALIZED_ENTROPY",
     "SPECIALIZED_SIMILARITY",
     "AttentionError",
+    "CharacterReading",
     "QueryAttention",
     "QueryStats",
     "query_attention",
@@ -99,6 +100,58 @@ class QueryStats:
 
     def __str__(self) -> str:
         return self.reason
+
+
+@dataclass
+class CharacterReading:
+    """Which queries read one character, how sharply, and where, against the CTC span and the
+    glyph box (the seminar's "what is the feature of the first character?").
+
+    Attributes:
+        index, char: the character (of the CTC reading).
+        layer: the cross-attention layer of ``queries`` / ``mass`` (the strongest one).
+        queries, mass: the top queries by attention mass on the character's span (mean over
+            heads), strongest first, and that mass (1.0 = the whole map on this character).
+        by_layer: per cross-attention layer, (best query, its mass on the character).
+        peak_px, centroid_px: the top query's most attended position and its attention-weighted
+            mean x, in original pixels.
+        sharpness: the top query's peak weight over the uniform weight ``1 / P`` (1 = flat).
+        ctc_span_px: the character's CTC frame span in original pixels; ``ctc_first_frame``
+            its first frame (0: the spike at the left edge that BiLSTM CTC models often put
+            there, whatever the glyph).
+        glyph_px: the glyph's box in original pixels when given (e.g. the renderer's
+            ``char_boxes``); ``peak_in_glyph`` / ``peak_in_ctc_span``: where the peak falls.
+    """
+
+    index: int
+    char: str
+    layer: int
+    queries: list[int]
+    mass: list[float]
+    by_layer: list[tuple[int, float]]
+    peak_px: float
+    centroid_px: float
+    sharpness: float
+    ctc_span_px: tuple[float, float]
+    ctc_first_frame: int
+    glyph_px: tuple[float, float] | None
+    peak_in_glyph: bool | None
+    peak_in_ctc_span: bool
+
+    def __str__(self) -> str:
+        qs = ", ".join(f"{q} ({m:.2f})" for q, m in zip(self.queries, self.mass, strict=True))
+        glyph = (
+            f"glyph {self.glyph_px[0]:.0f}-{self.glyph_px[1]:.0f} px (peak "
+            f"{'inside' if self.peak_in_glyph else 'outside'})"
+            if self.glyph_px is not None
+            else "no glyph box given"
+        )
+        return (
+            f"char {self.index} {self.char!r}: queries {qs} in cross-attention layer "
+            f"{self.layer}; peak at {self.peak_px:.0f} px, {self.sharpness:.1f}x uniform; "
+            f"CTC span {self.ctc_span_px[0]:.0f}-{self.ctc_span_px[1]:.0f} px (first frame "
+            f"{self.ctc_first_frame}); {glyph}"
+        )
 
 
 @dataclass
@@ -299,6 +352,70 @@ class QueryAttention:
             word = "query" if k == 1 else "queries"
             lines.append(f"char {i} {ch!r} <- {word} {queries} ({values})")
         return lines
+
+    def char_coverage(self, layer: int = -1, agg: HeadSpec = "mean", peak: float = 2.0) -> float:
+        """The share of recognized characters whose span (:meth:`char_spans_in_source`)
+        holds some query's attention peak: its most attended position in ``aggregate(layer,
+        agg)``, counted only when it gets at least ``peak`` times the uniform weight ``1 / P``
+        (the argmax of a flat map is noise, not a focus). nan when nothing was recognized.
+        1.0: every character is some query's focus; at most ``Q / n_chars`` (16 queries cannot
+        peak on all 40 characters of a line)."""
+        spans = self.char_spans_in_source()
+        if not spans:
+            return float("nan")
+        a = self.aggregate(layer, agg)  # (Q, P)
+        a = a / a.sum(1, keepdim=True).clamp_min(1e-12)
+        weight, where = a.max(1)  # (Q,), (Q,)
+        peaks = where[weight >= peak / a.shape[1]]  # positions of the queries that focus
+        hit = [bool(((peaks >= f) & (peaks <= e)).any()) for f, e in spans]
+        return sum(hit) / len(hit)
+
+    def character(
+        self, index: int = 0, *, glyph_box: tuple[float, float] | None = None, top: int = 3
+    ) -> CharacterReading:
+        """Which queries read recognized character ``index`` (see :class:`CharacterReading`),
+        in every cross-attention layer; ``glyph_box``: its (x0, x1) in original pixels, e.g.
+        ``RenderResult.char_boxes[index]`` of a rendered line."""
+        n = len(self.text)
+        if not -n <= index < n:
+            raise AttentionError(
+                f"character {index} is out of range: the CTC reading {self.text!r} has {n}"
+            )
+        index %= n
+        by_layer, best = [], None
+        for layer in range(self.num_layers):
+            corr = self.correspondence(layer)[:, index]  # (Q,) mass on the character
+            mass, q = corr.max(0)
+            by_layer.append((int(q), float(mass)))
+            if best is None or float(mass) > best[1]:
+                best = (layer, float(mass))
+        layer = best[0]
+        corr = self.correspondence(layer)[:, index]  # (Q,)
+        k = max(1, min(top, self.num_queries))
+        mass, queries = corr.topk(k)
+        a = self.mean_heads(layer)[int(queries[0])]  # (P,) the top query's map
+        P = a.shape[0]
+        peak = int(a.argmax())
+        peak_px = float(self.centers_px[peak])
+        f, e = self.char_spans_in_source()[index]
+        ctc = self.recognition.pixel_spans[index]
+        glyph = None if glyph_box is None else (float(glyph_box[0]), float(glyph_box[1]))
+        return CharacterReading(
+            index=index,
+            char=self.text[index],
+            layer=layer,
+            queries=[int(q) for q in queries],
+            mass=[float(m) for m in mass],
+            by_layer=by_layer,
+            peak_px=peak_px,
+            centroid_px=float(a @ self.centers_px / a.sum().clamp_min(1e-12)),
+            sharpness=float(a.max() * P / a.sum().clamp_min(1e-12)),
+            ctc_span_px=(float(ctc[0]), float(ctc[1])),
+            ctc_first_frame=int(self.recognition.spans[index][0]),
+            glyph_px=glyph,
+            peak_in_glyph=None if glyph is None else glyph[0] <= peak_px < glyph[1],
+            peak_in_ctc_span=f <= peak <= e,
+        )
 
     # -- specialize or collapse? ----------------------------------------------------------------
 

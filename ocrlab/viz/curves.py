@@ -128,6 +128,26 @@ _PANELS = [
         ],
     ),
     ("LM share of the update", "share", "grad", [("lm_share", "LM share", "#8c564b")]),
+    (
+        "Does the Q-Former read? (ocrlab.reading)",
+        "share",
+        "read",
+        [
+            ("lm_cer", "LM-decoding CER", "#d62728"),
+            ("query_cosine", "query cosine (1 = collapsed)", "#7f7f7f"),
+            ("char_coverage", "character coverage", "#2ca02c"),
+        ],
+    ),
+    (
+        "What the queries carry",
+        "nats / char",
+        "read",
+        [
+            ("query_info", "information from the queries", "#1f77b4"),
+            ("lm_loss", "LM loss with the queries", "#ff7f0e"),
+            ("lm_loss_zero_prompt", "LM loss, zero prompt", "#bcbd22"),
+        ],
+    ),
 ]
 
 
@@ -144,18 +164,20 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
 def training_curves(
     source: str | os.PathLike, *, log_loss: bool = True, width: int = WIDTH
 ) -> go.Figure:
-    """Six panels from a run folder or its ``metrics.jsonl``: the losses (total, CTC, LM),
+    """Eight panels from a run folder or its ``metrics.jsonl``: the losses (total, CTC, LM),
     the loss weights ``w_ctc`` and ``w_lm``, the learning rate, the validation CER, the
-    LM/CTC gradient-norm ratio and cosine on the encoder, and the LM's share of the update.
-    A panel whose values were never logged says so. ``log_loss``: losses on a log axis."""
+    LM/CTC gradient-norm ratio and cosine on the encoder, the LM's share of the update, and
+    the Q-Former's reading diagnostics (LM-decoding CER, query collapse, character coverage;
+    the nats per character the queries carry). A panel whose values were never logged says so.
+    ``log_loss``: losses on a log axis."""
     go = _go()
     path = _metrics_path(source)
     events = read_metrics(path)
     fig = _make_subplots(
-        rows=3,
+        rows=4,
         cols=2,
         subplot_titles=[p[0] for p in _PANELS],
-        vertical_spacing=0.12,
+        vertical_spacing=0.09,
         horizontal_spacing=0.1,
     )
     for i, (_, ytitle, kind, keys) in enumerate(_PANELS):
@@ -215,7 +237,7 @@ def training_curves(
     fig.update_layout(
         title=title,
         width=width,
-        height=900,
+        height=1180,
         margin={"t": _top(title, extra=20), "b": 60, "l": 70, "r": 30},
         font=_FONT,
         plot_bgcolor="white",

@@ -216,7 +216,7 @@ def _resolve(config: Any) -> tuple[OCRConfig, Path | None]:
                     f"config.json with a 'config' entry: {exc})"
                 ) from None
         if path.suffix in (".yaml", ".yml") and path.is_file():
-            from ..train import load_run_config
+            from ..run_config import load_run_config
 
             return load_run_config(path).model, None
         raise OcrlabError(
