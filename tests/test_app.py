@@ -6,6 +6,7 @@ per test process (:func:`served_app`).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -22,9 +23,10 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from ocrlab import demo_app
+from ocrlab.data.datasets import Sample
 from ocrlab.errors import DataError
 from ocrlab.models import DEFAULT_CHECKPOINT, CheckpointError, OCRModel, Recognition
-from ocrlab.train import load_run_config
+from ocrlab.run_config import load_run_config
 
 # gradio's queue statistics use pandas options that pandas 3 deprecates (not ours to fix)
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
@@ -242,7 +244,11 @@ def test_read_line_matches_recognize_and_times_each_stage(tiny_lm):
     assert flat == pytest.approx([x for span in expected.pixel_spans for x in span])
     assert list(reading.times_ms) == list(demo_app.STAGES)
     assert all(ms >= 0 for ms in reading.times_ms.values())
-    assert isinstance(reading.lm_text, str)
+    # the LM box shows the LM-decoding path's reading of the same image
+    from ocrlab.data.transforms import Collate, LineTransform
+
+    batch = Collate(transform=LineTransform(max_width=2048))([Sample(image, "", "x")])
+    assert reading.lm_text == model.generate_text(batch.images, batch.widths)[0]
     assert reading.attention.num_queries == 4
     assert reading.attention.original.size == image.size
     assert reading.notes == {}
@@ -290,6 +296,11 @@ def test_launch_uses_the_safe_defaults(served):
     assert demo.server_name == "127.0.0.1"
     assert demo.share is False
     assert demo.allowed_paths == []
+    # what the app adds to Gradio's own refusal: its checkpoints, runs and data stay blocked
+    # even if someone later allows a folder above them
+    assert {Path(p).resolve() for p in demo.blocked_paths} == {
+        (ROOT / name).resolve() for name in ("models", "runs", "data")
+    }
     assert demo.max_file_size == 10 * 1024 * 1024
     assert demo._queue.default_concurrency_limit == served.app.CONCURRENCY == 2
     assert demo._queue.max_size == served.app.QUEUE_SIZE
@@ -357,3 +368,36 @@ def test_no_file_outside_the_uploads_can_be_read(served):
     stream = httpx.get(f"{served.url}gradio_api/call/recognize/{event}", timeout=30).text
     assert "event: error" in stream
     assert "ocrlab" not in stream  # nothing of the file came back
+
+
+def test_uploads_cannot_be_guessed_listed_or_escaped(served, line_png):
+    """An upload is served at a path only its uploader learns; nothing else of the disk is."""
+    content = line_png.read_bytes()
+    response = httpx.post(
+        served.url + "gradio_api/upload", files={"files": ("mine.png", content, "image/png")}
+    )
+    path = Path(response.json()[0])
+    assert httpx.get(f"{served.url}gradio_api/file={path}").content == content
+    folder = path.parent
+    # another client cannot find it: the folder is a keyed hash (a per-server secret), so the
+    # plain SHA-256 of the same bytes names nothing, and folders are not listed
+    guess = folder.parent / hashlib.sha256(content).hexdigest() / path.name
+    assert guess != path
+    assert httpx.get(f"{served.url}gradio_api/file={guess}").status_code in (403, 404)
+    assert httpx.get(f"{served.url}gradio_api/file={folder}").status_code in (403, 404)
+    # `..` out of the upload folder, to a checkpoint and to a system file
+    config = DEFAULT_CHECKPOINT / "config.json"
+    for target in (config, Path("/etc/hostname")):
+        ups = "/".join([".."] * len(folder.parts))
+        escape = f"{folder}/{ups}{target}"
+        r = httpx.get(f"{served.url}gradio_api/file={escape}")
+        assert r.status_code in (403, 404), escape
+        assert "ocrlab" not in r.text
+    # a symlink planted inside the upload folder, pointing at a checkpoint file
+    link = folder / "planted.json"
+    link.symlink_to(config)
+    try:
+        r = httpx.get(f"{served.url}gradio_api/file={link}")
+        assert r.status_code == 403 and "model_type" not in r.text
+    finally:
+        link.unlink()

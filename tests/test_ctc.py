@@ -58,7 +58,11 @@ def test_loss_finite_and_mean_is_per_target_length() -> None:
     loss = ctc_loss(lp, frames_, targets, lengths)
     assert torch.isfinite(loss)
     per_line = ctc_loss(lp, frames_, targets, lengths, reduction="none")
-    torch.testing.assert_close(loss, (per_line / lengths).mean())
+    # "mean": each line's negative log-likelihood per target character, averaged over lines
+    # (an independent statement of the unit, checked against brute force in the tests below)
+    assert loss.item() == pytest.approx(
+        sum(per_line[i].item() / lengths[i].item() for i in range(3)) / 3, rel=1e-6
+    )
     loss.backward()
     assert torch.isfinite(logits.grad).all()
     padded = torch.tensor([[1, 2, 3], [6, 5, 4], [8, 1, 0]])
@@ -214,3 +218,71 @@ def test_charset_mismatch_is_an_error() -> None:
         greedy_decode(torch.zeros(1, 4, 3), None, CS)
     with pytest.raises(OcrlabError, match="beam_width"):
         beam_search(torch.zeros(1, 4, len(CS)), None, CS, beam_width=0)
+
+
+def _collapse(p: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(c for i, c in enumerate(p) if c and (i == 0 or c != p[i - 1]))
+
+
+def brute_force_prob(lp: torch.Tensor, label: tuple[int, ...]) -> float:
+    """P(label | frames): the sum over every frame path that collapses to ``label``."""
+    T, C = lp.shape
+    return sum(
+        math.exp(sum(lp[t, c].item() for t, c in enumerate(p)))
+        for p in itertools.product(range(C), repeat=T)
+        if _collapse(p) == label
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ctc_loss_is_the_brute_force_likelihood_of_any_label(seed: int) -> None:
+    """Arbitrary labels (repeats included), lines shorter than the batch's T: the loss of each
+    line is -log of the summed probability of its paths over its own frames only."""
+    torch.manual_seed(seed)
+    C, T = 3, 6
+    lp = (torch.randn(4, T, C) * 1.5).log_softmax(-1)
+    labels = [(1,), (1, 1), (2, 1, 2), (2,)]
+    frames_ = torch.tensor([6, 5, 6, 3])  # input_lengths < T for two lines
+    targets = torch.tensor([c for lab in labels for c in lab])
+    lengths = torch.tensor([len(lab) for lab in labels])
+    # garbage in the frames past each line's length must not matter
+    lp[1, 5:] = torch.tensor([0.0, -50.0, -50.0])
+    lp[3, 3:] = torch.tensor([-50.0, 0.0, -50.0])
+    per_line = ctc_loss(lp, frames_, targets, lengths, reduction="none")
+    for i, lab in enumerate(labels):
+        expected = -math.log(brute_force_prob(lp[i, : frames_[i]], lab))
+        assert per_line[i].item() == pytest.approx(expected, rel=1e-4), lab
+    total = ctc_loss(lp, frames_, targets, lengths, reduction="sum")
+    assert total.item() == pytest.approx(per_line.sum().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_beam_search_with_lengths_finds_the_brute_force_best(seed: int) -> None:
+    cs3 = Charset("ab")
+    torch.manual_seed(seed)
+    lp = (torch.randn(3, 6, 3) * 1.5).log_softmax(-1)
+    lengths = torch.tensor([6, 4, 2])
+    out = beam_search(lp, lengths, cs3, beam_width=32)
+    for d, x, n in zip(out, lp, lengths.tolist(), strict=True):
+        text, logp = brute_force_best(x[:n], cs3)
+        assert d.text == text
+        assert d.score == pytest.approx(logp, abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_forced_align_follows_the_best_path_that_emits_the_label(seed: int) -> None:
+    torch.manual_seed(seed)
+    T, C = 6, 3
+    lp = (torch.randn(T, C) * 2).log_softmax(-1)
+    for ids in [(1, 2), (1, 1), (2, 1, 2)]:
+        best = max(
+            (p for p in itertools.product(range(C), repeat=T) if _collapse(p) == ids),
+            key=lambda p: sum(lp[t, c].item() for t, c in enumerate(p)),
+        )
+        spans: list[tuple[int, int]] = []
+        for t, c in enumerate(best):
+            if c and t > 0 and c == best[t - 1]:
+                spans[-1] = (spans[-1][0], t)
+            elif c:
+                spans.append((t, t))
+        assert forced_align(lp, list(ids)) == spans, ids

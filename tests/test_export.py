@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -23,10 +24,7 @@ from ocrlab.export import (
     weights_fingerprint,
 )
 from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel
-from ocrlab.train import load_run_config
-
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+from ocrlab.run_config import load_run_config
 
 TEXTS = ["Hello world", "ok", "12.50 EUR", "The quick brown fox jumps", "a"]
 

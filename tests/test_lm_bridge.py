@@ -84,13 +84,27 @@ def test_lm_frozen_and_kept_in_eval(lm_dir: Path) -> None:
     assert not torch.equal(bridge.language_projection.weight, proj_before)
 
 
-def test_generate_runs(lm_dir: Path) -> None:
+def test_generate_is_the_greedy_reading_of_the_soft_prompt(lm_dir: Path) -> None:
+    """generate() against an independent greedy loop over the LM's own forward pass: the
+    argmax token after [prompt; tokens so far], stopping at EOS or after 6 tokens."""
     bridge = make_bridge(lm_dir)
-    texts = bridge.generate(torch.randn(2, 4, H), max_new_tokens=6)
-    assert len(texts) == 2
-    assert all(isinstance(t, str) for t in texts)
-    # <= 6 tokens, each one character (<unk> cannot come out of a vocabulary of characters)
-    assert all(len(t) <= 6 for t in texts)
+    torch.manual_seed(3)
+    queries = torch.randn(2, 4, H)
+    texts = bridge.generate(queries, max_new_tokens=6)
+    eos = bridge.tokenizer.eos_token_id
+    embed = bridge.lm.get_input_embeddings()
+    with torch.no_grad():
+        for b, text in enumerate(texts):
+            inputs = bridge.project(queries[b : b + 1])  # (1, Q, D)
+            ids: list[int] = []
+            for _ in range(6):
+                nxt = int(bridge.lm(inputs_embeds=inputs).logits[0, -1].argmax())
+                if nxt == eos:
+                    break
+                ids.append(nxt)
+                inputs = torch.cat([inputs, embed(torch.tensor([[nxt]]))], dim=1)
+            assert text == bridge.tokenizer.decode(ids, skip_special_tokens=True)
+    assert bridge.generate(queries, max_new_tokens=6) == texts  # greedy: deterministic
 
 
 def test_generate_stops_at_eos(tmp_path: Path) -> None:

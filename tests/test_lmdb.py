@@ -336,7 +336,8 @@ def test_lmdb_label_not_utf8(tmp_path):
 
 
 def test_lmdb_out_of_charset_label(tmp_path):
-    charset = pytest.importorskip("ocrlab.charset")
+    from ocrlab import charset
+
     write_lmdb([(_image(0), "ok"), (_image(1), "NOT OK")], tmp_path / "c.lmdb", progress=False)
     cs = charset.Charset("abcdefghijklmnopqrstuvwxyz ", name="test")
     with pytest.raises(DataError, match=r"c\.lmdb:label-000000002"):

@@ -16,7 +16,7 @@ import torch
 
 from ocrlab.charset import Charset
 from ocrlab.models import OCRModel
-from ocrlab.train import load_run_config
+from ocrlab.run_config import load_run_config
 
 HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "python_vs_c"
 

@@ -63,3 +63,69 @@ def test_holm_adjustment_of_a_known_family():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
     assert holm([]) == []
+
+
+def test_t_table_joins_the_expansion_at_df_30():
+    assert t_quantile_975(30) == pytest.approx(2.042)  # the table's last entry
+    assert t_quantile_975(31) == pytest.approx(2.0395, abs=1e-3)  # the expansion's first
+    assert t_quantile_975(30) > t_quantile_975(31) > 1.96
+
+
+def _diffs_with(mean: float, sd: float, n: int, seed: int) -> np.ndarray:
+    """n paired differences whose sample mean and sample sd are exactly ``mean`` and ``sd``."""
+    z = np.random.default_rng(seed).standard_normal(n)
+    z = (z - z.mean()) / z.std(ddof=0)
+    return mean + sd * z
+
+
+def test_bootstrap_interval_endpoints_on_a_known_distribution():
+    """One seed, unit lengths: the pooled difference is the mean of d, whose sampling sd is
+    sd / sqrt(N); the percentile interval must sit at about mean +- 1.96 of that."""
+    n, sd = 400, 2.0
+    d = _diffs_with(0.3, sd, n, seed=0)
+    r = paired_bootstrap(d, np.zeros(n), np.ones(n), n_boot=4000, seed=0)
+    se = sd / math.sqrt(n)
+    assert r.diff == pytest.approx(0.3)
+    assert r.low == pytest.approx(0.3 - 1.96 * se, abs=0.15 * se)
+    assert r.high == pytest.approx(0.3 + 1.96 * se, abs=0.15 * se)
+
+
+def test_bootstrap_p_value_of_a_moderate_effect():
+    """A mean two standard errors from 0: the two-sided p must be near 0.0455, not 0 or 1."""
+    n, sd = 400, 1.0
+    d = _diffs_with(2.0 * sd / math.sqrt(n), sd, n, seed=1)
+    r = paired_bootstrap(d, np.zeros(n), np.ones(n), n_boot=4000, seed=3)
+    assert 0.03 < r.p < 0.065
+
+
+def test_bootstrap_is_reproducible_under_a_seed():
+    d = _diffs_with(0.1, 1.0, 100, seed=2)
+    a = paired_bootstrap(d, np.zeros(100), np.ones(100), n_boot=500, seed=7)
+    b = paired_bootstrap(d, np.zeros(100), np.ones(100), n_boot=500, seed=7)
+    c = paired_bootstrap(d, np.zeros(100), np.ones(100), n_boot=500, seed=8)
+    assert a == b
+    assert (a.low, a.high) != (c.low, c.high)
+
+
+def test_bootstrap_interval_covers_the_true_difference_95_percent_of_the_time():
+    """Coverage over 300 simulated test sets drawn from a known population (true difference
+    0.2): a 95% interval must cover it in about 95% of them."""
+    rng = np.random.default_rng(11)
+    n, true = 150, 0.2
+    covered = 0
+    trials = 300
+    for t in range(trials):
+        d = rng.normal(true, 1.0, size=n)
+        r = paired_bootstrap(d, np.zeros(n), np.ones(n), n_boot=400, seed=t)
+        covered += r.low <= true <= r.high
+    assert 0.90 <= covered / trials <= 0.99
+
+
+def test_holm_with_one_test_and_with_ties():
+    assert holm([0.03]) == pytest.approx([0.03])  # m = 1: nothing to correct
+    assert holm([0.01, 0.04, 0.01]) == pytest.approx([0.03, 0.04, 0.03])
+    assert holm([0.02, 0.02]) == pytest.approx([0.04, 0.04])
+    adjusted = holm([0.001, 0.2, 0.03, 0.03])
+    # monotone in the raw p-values, never below them, never above 1
+    assert all(a >= p for a, p in zip(adjusted, [0.001, 0.2, 0.03, 0.03], strict=True))
+    assert max(adjusted) <= 1.0

@@ -151,13 +151,24 @@ def test_each_degradation_path_runs(
 ) -> None:
     text = "Degrade me 0.5"
     r = renderer.render(text, seed=5, look=look, degrade=_only(**{prob: 1.0}))
+    clean = renderer.render(text, seed=5, look=look, degrade=_only())
     assert r.image.mode == "RGB" and r.image.width > 4 and r.image.height > 4
     assert len(r.char_boxes) == len(text)
-    if tag is None:
+    if tag is None:  # rotation, shear, perspective: the canvas itself changes shape
         assert r.geometric
-    else:
-        assert not r.geometric
-        assert any(d.startswith(tag) for d in r.params["degradations"])
+        assert r.image.size != clean.image.size
+        return
+    assert not r.geometric
+    assert any(d.startswith(tag) for d in r.params["degradations"])
+    # the pixels, not just the log: same canvas, different image
+    a, b = _luma(r.image), _luma(clean.image)
+    assert a.shape == b.shape and np.abs(a - b).mean() > 0.05
+    # horizontal detail: blur and low resolution remove it, noise adds it
+    detail = lambda x: np.abs(np.diff(x, axis=1)).mean()  # noqa: E731
+    if tag in ("blur", "lowres"):
+        assert detail(a) < 0.9 * detail(b)
+    if tag == "noise":
+        assert detail(a) > 1.05 * detail(b)
 
 
 def test_degraded_preset_is_heavier_than_clean() -> None:

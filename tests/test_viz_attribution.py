@@ -27,7 +27,7 @@ from ocrlab.data.synth import default_renderer
 from ocrlab.data.transforms import Collate, LineTransform
 from ocrlab.errors import OcrlabError
 from ocrlab.models import OCRModel
-from ocrlab.train import load_run_config
+from ocrlab.run_config import load_run_config
 from ocrlab.viz.attribution import (
     Attribution,
     AttributionError,

@@ -8,8 +8,6 @@ import math
 
 import pytest
 
-pytest.importorskip("plotly")
-
 from ocrlab.bench import realtime_table
 from ocrlab.errors import OcrlabError
 from ocrlab.viz import (
