@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -69,6 +71,7 @@ print([words.sample(i) for i in range(N_SHOW)])
 fonts = find_fonts()
 families = sorted({f.family for f in fonts})
 print(f"{len(fonts)} font faces in {len(families)} families, e.g. {families[:8]}")
+assert "DejaVu Sans" in families, "matplotlib's DejaVu fonts are always there"
 
 # %% [markdown]
 # ## The renderer: looks and crops
@@ -133,6 +136,7 @@ with TemporaryDirectory() as tmp:
         back = open_dataset(str(spec), charset=latin)
         same = [back[i].text for i in range(len(back))] == [t for _, t in pairs]
         print(f"{spec.name}: {len(back)} samples, labels identical: {same}")
+        assert same and len(back) == len(pairs), f"{spec.name} did not round-trip"
 
 # %% [markdown]
 # ## The real dev sets

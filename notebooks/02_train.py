@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -45,7 +47,8 @@ from ocrlab.config import to_dict
 from ocrlab.data.datasets import open_dataset
 from ocrlab.evaluation import evaluate
 from ocrlab.models import OCRModel
-from ocrlab.train import load_run_config, train
+from ocrlab.run_config import load_run_config
+from ocrlab.train import train
 from ocrlab.viz import training_curves
 
 ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
@@ -115,6 +118,7 @@ for name, (spec, protocol) in sets.items():
     results[name] = evaluate(model, ds, protocol=protocol, limit=EVAL_N, progress=True)
     s = results[name].scores
     print(f"{name:28s} n={s.n:5d}  CER {s.cer:7.2%}  accuracy {s.accuracy:7.2%}  1-NED {s.ned:.3f}")
+    assert s.n == len(results[name].predictions) > 0 and s.cer >= 0
 
 # %% [markdown]
 # ## Where it goes wrong

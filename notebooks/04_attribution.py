@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,7 +39,8 @@ from IPython.display import display
 
 from ocrlab.data.synth import render_line
 from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel
-from ocrlab.train import load_run_config, train
+from ocrlab.run_config import load_run_config
+from ocrlab.train import train
 from ocrlab.viz import (
     attribute_character,
     attribute_lm_loss,
@@ -75,6 +78,7 @@ if n_chars:
     for method in ("integrated_gradients", "saliency", "gradcam"):
         kw = {"n_steps": IG_STEPS} if method == "integrated_gradients" else {}
         attributions[method] = attribute_character(model, image, char, method=method, **kw)
+        assert np.isfinite(np.asarray(attributions[method].map)).all(), method
         display(attribution_figure(attributions[method]))
 else:
     print("the model reads nothing on this image yet: no character to explain")

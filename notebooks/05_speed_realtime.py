@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -50,7 +52,8 @@ from pathlib import Path
 from IPython.display import display
 
 from ocrlab.bench import BenchSettings, format_report, realtime_table, run_bench
-from ocrlab.train import load_run_config, train
+from ocrlab.run_config import load_run_config
+from ocrlab.train import train
 from ocrlab.viz import (
     frontier_figure,
     frontier_points_from_bench,
@@ -93,6 +96,7 @@ if BUDGET_MS is not None:  # the real-time table for another frame rate, from th
     report = {**report, "realtime": realtime_table(
         report["engines"], BUDGET_MS, batch_sizes=report["settings"]["batch_sizes"])}
 print(format_report(report))
+assert report["engines"] and "torch_ctc" in report["realtime"]["engines"]
 
 # %% [markdown]
 # ## Throughput: what batching buys

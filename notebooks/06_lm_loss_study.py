@@ -59,6 +59,7 @@ grid = load_grid(grid_path)
 runs = collect(study_dir, expand_grid(grid, seeds=len(results["summary"][grid.baseline]["seeds"])))
 print(f"{results['runs_finished']} runs of {len(results['summary'])} configurations; "
       f"sets: {', '.join(results['sets'])}")
+assert runs and all(runs.values()), "every configuration has a finished run"
 
 # %% [markdown]
 # ## The answers
