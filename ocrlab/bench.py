@@ -13,9 +13,13 @@ Engines (:data:`ENGINES`):
   CER is more than :data:`INT8_CER_TOLERANCE` (0.5 points) worse than ``onnx_ctc``'s.
 - ``lm_generate``: the LM-decoding path, ``OCRModel.generate_text`` (encoder, Q-Former,
   projection, greedy ``generate`` of the frozen LM), on a subset (it is slow).
-- ``tesseract``: Tesseract 5 through its C API (libtesseract, via ctypes; one API instance
-  per thread) or, without the library, ``pytesseract`` (one process per image); page
-  segmentation 7 (a line) or 8 (a word; chosen when the labels are single words).
+- ``tesseract``: Tesseract 5 through its C API (libtesseract, via ctypes) or, without the
+  library, ``pytesseract``; one worker process per thread, each with ONE OpenMP thread
+  (``ocrlab.tesseract``: Debian's libtesseract is built with OpenMP, and instances whose
+  OpenMP teams span every core spin against each other); page segmentation 7 (a line) or 8
+  (a word; chosen when the labels are single words). Its throughput is cross-checked on the
+  same images by a second harness, the ``tesseract`` command reading a list of files in one
+  process per core (``cross_check`` in the report: the two must agree within 15%).
 - ``lm_generate_gpt2`` (extra, full runs): the LM path with a GPT-2-small-sized LM (124M
   parameters, random weights): the cost a "real LLM" would add at inference. Timing only.
 - ``torch_ctc_bf16`` (extra, default on a GPU): ``torch_ctc`` under bf16 autocast.
@@ -36,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import datetime
 import gc
 import hashlib
@@ -47,7 +50,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ import numpy as np
 import torch
 
 from .errors import OcrlabError
+from .tesseract import TesseractPool, cli_rate, tesseract_backend
 
 __all__ = [
     "ENGINES",
@@ -293,6 +296,9 @@ class _Engine:
     batched = True  # False: one image per call, batch size does not apply
     description = ""
     notes = ""
+    # how it uses the cores: instances (processes or pool workers) x threads per instance;
+    # None: one instance of torch's intra-op threads (set by run_bench)
+    threads: dict[str, Any] | None = None
 
     def read(self, images: Sequence[Any], batch_size: int) -> list[str]:
         raise NotImplementedError
@@ -370,6 +376,7 @@ class _OnnxCTC(_Engine):
 
         self.name = name
         self.recognizer = OnnxRecognizer(path, charset, threads=threads)
+        self.threads = {"instances": 1, "threads_per_instance": threads}
         self.max_width = max_width
         self.notes = f"{path.name}; quantization: {self.recognizer.quantization}"
 
@@ -478,116 +485,34 @@ def _gpt2_engine(
     return engine
 
 
-# Tesseract through its C API (tesseract/capi.h), loaded with ctypes: the library API the
-# issue asks for (no process per image), with no extra Python package.
-_TESS_FUNCS = {
-    "TessVersion": ([], ctypes.c_char_p),
-    "TessBaseAPICreate": ([], ctypes.c_void_p),
-    "TessBaseAPIInit3": ([ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
-    "TessBaseAPISetPageSegMode": ([ctypes.c_void_p, ctypes.c_int], None),
-    "TessBaseAPISetImage": (
-        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int],
-        None,
-    ),
-    "TessBaseAPIGetUTF8Text": ([ctypes.c_void_p], ctypes.c_void_p),
-    "TessDeleteText": ([ctypes.c_void_p], None),
-    "TessBaseAPIEnd": ([ctypes.c_void_p], None),
-    "TessBaseAPIDelete": ([ctypes.c_void_p], None),
-}
-
-
-def _load_libtesseract() -> Any:
-    name = ctypes.util.find_library("tesseract")
-    if name is None:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-        for fn, (args, res) in _TESS_FUNCS.items():
-            f = getattr(lib, fn)
-            f.argtypes, f.restype = args, res
-    except (OSError, AttributeError):
-        return None
-    return lib
-
-
-def tesseract_backend() -> tuple[str | None, str]:
-    """("capi" | "pytesseract", version) when Tesseract can run here, else (None, reason)."""
-    lib = _load_libtesseract()
-    if lib is not None:
-        return "capi", lib.TessVersion().decode()
-    try:
-        import pytesseract
-
-        return "pytesseract", str(pytesseract.get_tesseract_version())
-    except ImportError:
-        return None, "tesseract is not installed (no libtesseract, no pytesseract)"
-    except Exception as exc:  # pytesseract raises TesseractNotFoundError and OSErrors
-        return None, f"tesseract is not installed (Debian: apt-get install tesseract-ocr) ({exc})"
-
-
 class _Tesseract(_Engine):
+    """Tesseract as its users run it for throughput: ``instances`` worker processes with one
+    OpenMP thread each (:class:`ocrlab.tesseract.TesseractPool`)."""
+
     name = "tesseract"
     batched = False
 
-    def __init__(self, backend: str, version: str, psm: int, threads: int) -> None:
-        self.backend, self.psm, self.threads = backend, psm, threads
-        self._local = threading.local()
-        self._handles: list[int] = []
-        self._lock = threading.Lock()
-        if backend == "capi":
-            self.lib = _load_libtesseract()
-            self._api()  # fail now, with a clear reason, if the language data is missing
-            how = "libtesseract C API via ctypes, one API instance per thread"
-        else:
-            how = "pytesseract, one tesseract process per image"
-        self.description = f"Tesseract {version} ({how}), psm {psm}, lang eng"
-        self.notes = (
-            f"one image per call; throughput uses {threads} parallel workers at every batch size"
+    def __init__(self, backend: str, version: str, psm: int, instances: int) -> None:
+        self.pool = TesseractPool(backend, version, psm, instances)
+        how = "libtesseract C API via ctypes" if backend == "capi" else "pytesseract"
+        self.description = (
+            f"Tesseract {version} ({how}), psm {psm}, lang eng; {instances} worker processes, "
+            "one OpenMP thread each (OMP_THREAD_LIMIT=1 before the library loads)"
         )
-
-    def _api(self) -> int:
-        h = getattr(self._local, "handle", None)
-        if h is None:
-            h = self.lib.TessBaseAPICreate()
-            if self.lib.TessBaseAPIInit3(h, None, b"eng") != 0:
-                self.lib.TessBaseAPIDelete(h)
-                raise OcrlabError("tesseract: cannot load the 'eng' language data (tessdata)")
-            self.lib.TessBaseAPISetPageSegMode(h, self.psm)
-            self._local.handle = h
-            with self._lock:
-                self._handles.append(h)
-        return h
-
-    def read_one(self, image: Any) -> str:
-        gray = image.convert("L")
-        if self.backend == "capi":
-            a = np.ascontiguousarray(np.asarray(gray, dtype=np.uint8))  # (H, W)
-            h = self._api()
-            self.lib.TessBaseAPISetImage(h, a.ctypes.data, a.shape[1], a.shape[0], 1, a.shape[1])
-            p = self.lib.TessBaseAPIGetUTF8Text(h)
-            try:
-                text = ctypes.string_at(p).decode("utf-8", "replace") if p else ""
-            finally:
-                if p:
-                    self.lib.TessDeleteText(p)
-        else:
-            import pytesseract
-
-            text = pytesseract.image_to_string(gray, config=f"--psm {self.psm}")
-        return " ".join(text.split())
+        self.notes = (
+            f"one image per call; throughput uses the {instances} workers at every batch size"
+        )
+        self.threads = {
+            "instances": instances,
+            "threads_per_instance": self.pool.threads_per_instance,
+            "workers": self.pool.workers,
+        }
 
     def read(self, images, batch_size):
-        if self.threads <= 1 or len(images) <= 1:
-            return [self.read_one(im) for im in images]
-        with ThreadPoolExecutor(self.threads) as pool:  # ctypes calls release the GIL
-            return list(pool.map(self.read_one, images))
+        return self.pool.read(images)
 
     def close(self) -> None:
-        if self.backend == "capi":
-            for h in self._handles:
-                self.lib.TessBaseAPIEnd(h)
-                self.lib.TessBaseAPIDelete(h)
-            self._handles.clear()
+        self.pool.close()
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -669,6 +594,7 @@ def _measure(
         s = score(predictions, list(texts), protocol=settings.protocol)
         result["cer"] = round(s.cer, 5)
         result["accuracy"] = round(s.accuracy, 5)
+    result["_predictions"] = predictions  # for a cross-check; popped by _run_engine
     return result
 
 
@@ -1010,6 +936,7 @@ def _run_engine(
             result = _measure(engine, images, texts, settings, progress)
         finally:
             engine.close()
+    predictions = result.pop("_predictions")
     result["setup_s"] = round(setup_s, 2)
     result["peak_rss_mb"] = rss.peak_mb
     if gpu is not None:
@@ -1018,13 +945,57 @@ def _run_engine(
     result["description"] = engine.description
     if engine.notes:
         result["notes"] = engine.notes
+    used = dict(engine.threads or {"instances": 1, "threads_per_instance": threads})
+    used["total"] = used["instances"] * used["threads_per_instance"]
+    used["cores"] = os.cpu_count()
+    # no engine may oversubscribe the cores: threads fighting over a core measure the fight
+    used["oversubscribed"] = gpu is None and used["total"] > (os.cpu_count() or 1)
+    result["threads"] = used
     if psm is not None:
         result["psm"] = psm
+        result["cross_check"] = _tesseract_cross_check(
+            result, predictions, images, psm, threads, settings
+        )
     del engine
     _release_memory()
     if gpu is not None:
         torch.cuda.empty_cache()
     return result
+
+
+CROSS_CHECK_TOLERANCE = 0.15
+"""Two harnesses of Tesseract must agree on its throughput within this fraction."""
+
+
+def _tesseract_cross_check(
+    result: dict[str, Any],
+    predictions: Sequence[str],
+    images: Sequence[Any],
+    psm: int,
+    processes: int,
+    settings: Any,
+) -> dict[str, Any]:
+    """Tesseract's rate measured a second way, on the same images: the ``tesseract`` command
+    (:func:`ocrlab.tesseract.cli_rate`), as many processes as the engine's workers."""
+    try:
+        cli = cli_rate(images, psm, processes, repeats=settings.repeats)
+    except OcrlabError as exc:
+        return {"error": str(exc)}
+    engine_rate = result[f"lines_per_s_b{settings.batch_sizes[0]}"]
+    ratio = engine_rate / cli["lines_per_s"] if cli["lines_per_s"] else float("nan")
+    return {
+        "harness": cli["harness"],
+        "lines_per_s": cli["lines_per_s"],
+        "engine_over_harness": round(ratio, 3),
+        "agrees": abs(ratio - 1) <= CROSS_CHECK_TOLERANCE,
+        "tolerance": CROSS_CHECK_TOLERANCE,
+        # the command reads PNG files it decodes itself: its text can differ in a few crops
+        "same_text_share": round(
+            sum(a == b for a, b in zip(cli["predictions"], predictions, strict=True))
+            / max(len(images), 1),
+            4,
+        ),
+    }
 
 
 def _flag_int8(results: dict[str, dict[str, Any]]) -> None:
@@ -1102,6 +1073,23 @@ def format_report(report: dict[str, Any]) -> str:
             notes.append(f"{name}: {r['flag']}")
         if r.get("notes"):
             notes.append(f"{name}: {r['notes']}")
+        t = r.get("threads")
+        if t:
+            over = " — OVERSUBSCRIBED" if t.get("oversubscribed") else ""
+            notes.append(
+                f"{name}: {t['instances']} instance(s) x {t['threads_per_instance']} thread(s) "
+                f"on {t['cores']} cores{over}"
+            )
+        cross = r.get("cross_check")
+        if cross and "error" not in cross:
+            verdict = "agrees" if cross["agrees"] else "DISAGREES"
+            notes.append(
+                f"{name}: cross-check {cross['lines_per_s']:.1f} lines/s by the {cross['harness']}"
+                f"; engine/harness {cross['engine_over_harness']:.2f} ({verdict}, tolerance "
+                f"{100 * cross['tolerance']:.0f}%)"
+            )
+        elif cross:
+            notes.append(f"{name}: cross-check failed: {cross['error']}")
     lines += [f"  note: {n}" for n in notes]
 
     rt = report["realtime"]

@@ -174,18 +174,55 @@ def test_onnx_file_of_another_model_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.needs_tesseract
-def test_tesseract_engine_reads_a_clean_word():
+def test_tesseract_engine_reads_a_clean_word_with_one_openmp_thread_per_instance():
+    """Debian's libtesseract uses OpenMP: the engine must run each instance with ONE thread
+    (OMP_THREAD_LIMIT=1 before the library loads), as its users do for throughput. This
+    fails if the workers run with the default, machine-wide OpenMP team."""
     backend, version = bench.tesseract_backend()
     assert backend is not None, version
-    engine = bench._Tesseract(backend, version, psm=8, threads=2)
+    engine = bench._Tesseract(backend, version, psm=8, instances=2)
     try:
         images = [
             render_line(w, seed=0, degrade=False, look="document") for w in ("hello", "world")
         ]
         assert engine.read(images, 8) == ["hello", "world"]
+        assert engine.read(images[:1], 1) == ["hello"]
         assert "psm 8" in engine.description and "Tesseract 5" in engine.description
+        assert "one OpenMP thread each" in engine.description
+        workers = engine.threads["workers"]
+        assert len(workers) == engine.threads["instances"] == 2
+        assert len({w["pid"] for w in workers}) == 2  # two processes, not two threads
+        assert all(w["omp_thread_limit"] == 1 for w in workers), workers
+        assert engine.threads["threads_per_instance"] == 1
     finally:
         engine.close()
+
+
+@pytest.mark.needs_tesseract
+def test_bench_records_every_engines_threads_and_cross_checks_tesseract(tmp_path):
+    """The JSON says how each engine used the cores (no more threads than cores) and gives
+    Tesseract's rate from a second harness, the tesseract command, on the same images."""
+    checkpoint = tiny_checkpoint(tmp_path)
+    report = run_bench(
+        checkpoint,
+        data="synth:n=6,seed=11,preset=clean",
+        engines=["torch_ctc", "tesseract"],
+        settings=tiny_settings(threads=2),
+    )
+    for name, r in report["engines"].items():
+        t = r["threads"]
+        assert t["total"] == t["instances"] * t["threads_per_instance"], name
+        assert t["oversubscribed"] is (t["total"] > t["cores"]), name
+        assert not t["oversubscribed"] or t["cores"] < 2, name
+    assert report["engines"]["torch_ctc"]["threads"]["threads_per_instance"] == 2
+    tess = report["engines"]["tesseract"]
+    assert tess["threads"]["instances"] == 2 and tess["threads"]["threads_per_instance"] == 1
+    cross = tess["cross_check"]
+    assert "tesseract command" in cross["harness"] and is_rate(cross["lines_per_s"])
+    assert cross["engine_over_harness"] == pytest.approx(
+        tess["lines_per_s_b8"] / cross["lines_per_s"], rel=0.01
+    )
+    assert isinstance(cross["agrees"], bool) and 0.0 <= cross["same_text_share"] <= 1.0
 
 
 def test_bad_device_is_a_clear_error(tmp_path):
