@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) app.py
 
-# a contact sheet of the synthetic data (out/demo_contact_sheet.png)
+# a contact sheet of the synthetic data (out/synth_showcase.png)
 data-demo: $(STAMP)
-	$(VENV)/bin/ocrlab demo
+	$(VENV)/bin/ocrlab data showcase
 
 # the unit tests, then every notebook executed on the tiny preset (OCRLAB_QUICK=1)
 test: $(STAMP)

@@ -9,6 +9,20 @@ from pathlib import Path
 
 from .errors import OcrlabError
 
+DESCRIPTION = (
+    "ocrlab: train, evaluate, benchmark and probe a text-line recognizer that reads with a fast\n"
+    "CTC head and learns language in training through a BLIP-2 Q-Former and a frozen causal LM.\n"
+    "Run `ocrlab COMMAND --help` for a command's options."
+)
+
+EPILOG = """examples:
+  ocrlab data show synth:n=24,seed=3,preset=scene --out sheet.png
+  ocrlab train --config configs/small-v3.yaml --out runs/mine        (--resume continues it)
+  ocrlab eval models/ocrlab-small-v3 --data synth:n=500,seed=7 --reading
+  ocrlab predict models/ocrlab-small-v3 line.png other.jpg --json
+  ocrlab bench models/ocrlab-small-v3 --quick
+the seminar demo is the Gradio app: `make demo` (or `python app.py`)"""
+
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="make, pack and look at datasets")
@@ -46,8 +60,39 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--n", type=int, default=24, help="how many samples")
     show.add_argument("--start", type=int, default=0, help="first sample index")
     show.add_argument("--cols", type=int, default=3)
-    show.add_argument("--out", default=None, help="PNG path (default: contact_sheet.png)")
+    show.add_argument(
+        "--out", default=None, help="image file or folder (default: contact_sheet.png)"
+    )
     show.set_defaults(func=_cmd_data_show)
+
+    showcase = dsub.add_parser(
+        "showcase",
+        help="a contact sheet of what the synthetic renderer draws (looks, crops, degradations)",
+    )
+    showcase.add_argument(
+        "--out", default="out/synth_showcase.png", help="image file or folder to write"
+    )
+    showcase.set_defaults(func=_cmd_data_showcase)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _image_out(out: str | None, default_name: str) -> Path:
+    """Where to write an image: ``out`` itself, or ``out/default_name`` for a folder (one
+    that exists or is written with a trailing slash); a name without an image suffix is an
+    error that says which suffixes work."""
+    if out is None:
+        return Path(default_name)
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        return path / default_name
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise OcrlabError(
+            f"--out {out}: not an image file name; end it in {', '.join(IMAGE_SUFFIXES)} "
+            "(or name a folder)"
+        )
+    return path
 
 
 def _synth_dataset(args: argparse.Namespace):
@@ -100,7 +145,7 @@ def _cmd_data_show(args: argparse.Namespace) -> int:
         items.append((sample.image, sample.text))
     if not items:
         raise OcrlabError(f"{args.path} has no samples from index {args.start}")
-    out = Path(args.out or "contact_sheet.png")
+    out = _image_out(args.out, "contact_sheet.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     title = f"{args.path} — samples {args.start}..{stop - 1} of {len(dataset)}"
     contact_sheet(items, cols=args.cols, title=title).save(out)
@@ -108,10 +153,11 @@ def _cmd_data_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_data_showcase(args: argparse.Namespace) -> int:
     from .data.demo import synth_showcase
 
-    out = Path(args.out)
+    out = _image_out(args.out, "synth_showcase.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
     synth_showcase(out)
     print(f"wrote {out} — synthetic document lines, scene-text words and degradations")
     return 0
@@ -158,7 +204,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     config = load_run_config(args.config, args.set)
-    result = train(config, args.out, resume=args.resume)
+    try:
+        result = train(config, args.out, resume=args.resume)
+    except KeyboardInterrupt:
+        from .train import resume_point
+
+        held, logged = resume_point(args.out)
+        if held is None:
+            print(
+                f"\nocrlab: interrupted before the first checkpoint; start {args.out} again "
+                "without --resume",
+                file=sys.stderr,
+            )
+        else:
+            redo = f"; it redoes {logged + 1 - held} step(s)" if logged is not None else ""
+            print(
+                f"\nocrlab: interrupted; {args.out}/checkpoints/last holds step {held}: add "
+                f"--resume to the same command to continue from there{redo}",
+                file=sys.stderr,
+            )
+        return 130
     val = result.last_val or {}
     cer = f", last val CER {val['cer']:.4f}" if "cer" in val else ""
     print(f"trained to step {result.step} in {result.seconds / 60:.1f} min{cer}; run: {args.out}")
@@ -166,11 +231,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _open_eval_data(spec: str, labels: str | None):
+    """A dataset to score; samples with an empty label are skipped and counted (the
+    scene-text benchmarks' convention), everything else that is wrong is an error."""
     from .data.datasets import FolderDataset, open_dataset
 
     if labels is not None:
-        return FolderDataset(spec, labels)
-    return open_dataset(spec)
+        return FolderDataset(spec, labels, skip_empty=True)
+    if spec.startswith("synth"):
+        return open_dataset(spec)
+    return open_dataset(spec, skip_empty=True)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -218,6 +287,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"{s.n} lines: CER {100 * s.cer:.2f}%, accuracy {100 * s.accuracy:.2f}%, "
             f"1-NED {s.ned:.4f}, WER {100 * s.wer:.2f}% ({args.protocol} protocol)"
         )
+        if result.empty_labels:
+            print(
+                f"left out {result.empty_labels} sample(s) whose label is empty under the "
+                f"{args.protocol} protocol (the benchmark convention)"
+            )
         if reading is not None:
             print(f"Q-Former branch: {reading.summary()}")
     shown = 0
@@ -230,14 +304,36 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import json
+def _cmd_convert(args: argparse.Namespace) -> int:
+    import torch
 
     from .models import OCRModel
 
     model = OCRModel.from_pretrained(args.checkpoint)
-    results = model.recognize(args.images, max_width=args.max_width)
-    for path, r in zip(args.images, results, strict=True):
+    out = model.save_pretrained(args.out, dtype=getattr(torch, args.dtype))
+    size = (out / "model.safetensors").stat().st_size / 1e6
+    print(f"wrote {out} (model.safetensors {size:.1f} MB, {args.dtype})")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .data.image import load_image
+    from .models import OCRModel
+
+    model = OCRModel.from_pretrained(args.checkpoint)
+    # read every file first: a bad one is reported by name and the others are still read
+    loaded: list[tuple[str, object]] = []
+    failed = 0
+    for path in args.images:
+        try:
+            loaded.append((path, load_image(path, name=path)))
+        except OcrlabError as exc:
+            print(f"ocrlab: error: {exc}", file=sys.stderr)
+            failed += 1
+    results = model.recognize([image for _, image in loaded], max_width=args.max_width)
+    for (path, _), r in zip(loaded, results, strict=True):
         if args.json:
             record = {
                 "image": path,
@@ -249,10 +345,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(f"{path}\t{r.text}\t{r.confidence:.3f}")
+    if failed:
+        print(f"ocrlab: {failed} of {len(args.images)} image(s) could not be read", file=sys.stderr)
+        return 1
     return 0
 
 
 def _add_speed_commands(sub: argparse._SubParsersAction) -> None:
+    cv = sub.add_parser(
+        "convert",
+        help="copy a checkpoint with its weights in another dtype (float16 halves a shipped model)",
+        description="Writes CHECKPOINT's model (without any trainer state) to --out; the "
+        "floating-point weights are stored in --dtype and cast back to float32 on loading. "
+        "Check the copy with `ocrlab eval` before shipping it.",
+    )
+    cv.add_argument("checkpoint")
+    cv.add_argument("--out", required=True, help="the checkpoint folder to write")
+    cv.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    cv.set_defaults(func=_cmd_convert)
+
     ex = sub.add_parser(
         "export",
         help="export a checkpoint's CTC path (encoder + CTC head) to ONNX",
@@ -439,7 +550,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ocrlab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ocrlab",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
     from .lm.cli import add_lm_commands
@@ -448,9 +564,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_commands(sub)
     _add_speed_commands(sub)
     _add_study_command(sub)
-    demo = sub.add_parser("demo", help="the README's demo")
-    demo.add_argument("--out", default="out/demo_contact_sheet.png")
-    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .data.transforms import Collate, LineTransform
-from .metrics import Scores, score
+from .metrics import Scores, apply_protocol, score
 
 
 @dataclass
@@ -24,9 +24,10 @@ class EvalResult:
     keys: list[str] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
     skipped: int = 0
+    empty_labels: int = 0  # samples left out because their label is empty (after the protocol)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.scores.as_dict(), "skipped": self.skipped}
+        return {**self.scores.as_dict(), "skipped": self.skipped, "empty_labels": self.empty_labels}
 
 
 @torch.inference_mode()
@@ -45,6 +46,9 @@ def evaluate(
 
     The dataset's labels are compared as they are (under ``protocol``): labels are not
     filtered by the model's charset, so characters the model cannot produce count as errors.
+    A label that the protocol empties (``"!?"`` under ``alnum36``) has nothing to read: such
+    samples are left out and counted in ``empty_labels``, the scene-text benchmarks'
+    convention, as are those the dataset skipped for an empty label (``skip_empty``).
     ``max_width`` only squeezes lines longer than that after scaling to height 32.
     """
     from tqdm.auto import tqdm
@@ -69,10 +73,14 @@ def evaluate(
         for dec, ref, key in zip(
             model.decode(out.ctc_logits, out.lengths), batch.texts, batch.keys, strict=True
         ):
+            if not apply_protocol(ref, protocol):
+                result.empty_labels += 1
+                continue
             result.predictions.append(dec.text)
             result.references.append(ref)
             result.keys.append(key)
             result.confidences.append(dec.confidence)
+    result.empty_labels += getattr(dataset, "skipped", {}).get("empty label", 0)
     result.scores = score(result.predictions, result.references, protocol=protocol)
     model.train(was_training)
     return result

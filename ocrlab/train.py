@@ -674,6 +674,26 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def resume_point(run_dir: str | os.PathLike) -> tuple[int | None, int | None]:
+    """(the step ``checkpoints/last`` holds, the last step ``metrics.jsonl`` logged) of a run
+    folder; None where there is none. What an interrupted run tells its user."""
+    run_dir = Path(run_dir)
+    held = None
+    state = run_dir / "checkpoints" / "last" / STATE_NAME
+    if state.is_file():
+        with contextlib.suppress(Exception):  # a state cut by the kill: nothing is held
+            held = int(torch.load(state, map_location="cpu", weights_only=True)["step"])
+    logged = None
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError, ValueError):
+                event = json.loads(line)
+                if event["kind"] == "train":
+                    logged = max(logged or 0, int(event["step"]))
+    return held, logged
+
+
 def load_trainer_state(directory: Path, model: Any, optimizer, scheduler) -> dict[str, Any]:
     """Restore weights, optimizer and scheduler from ``directory``; return the rest."""
     from safetensors.torch import load_file

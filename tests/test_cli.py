@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image
 
 from ocrlab.cli import main
@@ -61,9 +62,28 @@ def test_parallel_rendering_gives_the_same_samples():
     assert list(rendered_samples(ds, workers=2)) == list(rendered_samples(ds, workers=1))
 
 
-def test_demo_writes_a_contact_sheet(tmp_path):
+def test_help_is_plain_text_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "examples:" in text and "make demo" in text
+
+
+def test_image_outputs_without_a_suffix_or_as_a_folder(tmp_path, capsys):
+    spec = "synth:n=2,seed=1,preset=clean"
+    assert main(["data", "show", spec, "--out", str(tmp_path / "sheet")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "not an image file name; end it in .png" in err
+    assert "Traceback" not in err
+    assert main(["data", "show", spec, "--out", str(tmp_path)]) == 0  # a folder
+    assert (tmp_path / "contact_sheet.png").is_file()
+    assert main(["data", "showcase", "--out", str(tmp_path / "new") + "/"]) == 0
+    assert (tmp_path / "new" / "synth_showcase.png").is_file()
+
+
+def test_showcase_writes_a_contact_sheet(tmp_path):
     out = tmp_path / "demo.png"
-    assert main(["demo", "--out", str(out)]) == 0
+    assert main(["data", "showcase", "--out", str(out)]) == 0
     img = Image.open(out)
     assert img.width >= 1000 and img.height >= 600
     # not a blank page: plenty of non-white pixels

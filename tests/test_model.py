@@ -288,3 +288,28 @@ def test_config_from_dict_round_trip():
 
     config = tiny_config("x")
     assert from_dict(OCRConfig, to_dict(config)) == config
+
+
+def test_convert_to_float16_halves_the_weights_and_loads_back(model, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from ocrlab.cli import main
+
+    full = model.save_pretrained(tmp_path / "fp32")
+    assert main(["convert", str(full), "--out", str(tmp_path / "fp16")]) == 0
+    assert "float16" in capsys.readouterr().out
+    stored = load_file(tmp_path / "fp16" / "model.safetensors")
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert stored["encoder.stem.1.num_batches_tracked"].dtype == torch.int64  # ints stay
+    size = lambda d: (tmp_path / d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size("fp16") < 0.6 * size("fp32")
+    half = OCRModel.from_pretrained(tmp_path / "fp16")
+    for k, v in half.trainable_state_dict().items():
+        ref = model.trainable_state_dict()[k]
+        assert v.dtype == ref.dtype, k  # cast back to the model's dtype
+        if ref.is_floating_point():
+            torch.testing.assert_close(v, ref.half().to(ref.dtype), rtol=0, atol=0)
+    batch = batch_of(["Hello world"], model.charset)
+    a = model(batch.images, batch.widths).ctc_logits
+    b = half(batch.images, batch.widths).ctc_logits
+    torch.testing.assert_close(a, b, atol=5e-2, rtol=5e-2)

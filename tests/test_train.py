@@ -121,6 +121,9 @@ def test_a_real_kill_between_saves_resumes_to_the_same_weights_and_log(tmp_path,
     assert proc.returncode == -9, proc.stderr[-2000:]
     logged = [e["step"] for e in events(split, "train")]
     assert logged == list(range(8))  # steps 0..7 ran; the checkpoint holds 4 steps
+    from ocrlab.train import resume_point
+
+    assert resume_point(split) == (4, 7)  # what an interrupted `ocrlab train` tells its user
     with pytest.raises(OcrlabError, match="--resume"):
         train(config, split, progress=False)
     resumed = train(config, split, progress=False, resume=True)
@@ -146,6 +149,23 @@ def test_the_rng_restore_is_what_makes_resumption_exact(tmp_path, tiny_lm, monke
     train(config, tmp_path / "split", progress=False, resume=True)
     a, b = weights(tmp_path / "full"), weights(tmp_path / "split")
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_interrupted_train_command_says_where_it_can_resume(tmp_path, capsys, monkeypatch):
+    import ocrlab.train as T
+
+    run = tmp_path / "run"
+    real_train = T.train
+
+    def interrupted(config, run_dir, *, resume=False, progress=True):
+        real_train(config, run_dir, progress=False, stop_after=3)  # saved at step 3
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", interrupted)
+    args = ["train", "--config", TINY, "--set", "model.qformer.enabled=false", "--out", str(run)]
+    assert main([*args, "--set", "train.save_every=3"]) == 130
+    err = capsys.readouterr().err
+    assert "checkpoints/last holds step 3" in err and "--resume" in err
 
 
 def test_resume_without_a_checkpoint_says_how_to_start(tmp_path):
@@ -360,6 +380,35 @@ def test_eval_and_predict_commands(tmp_path, capsys):
     assert record["image"] == str(image) and "text" in record
     assert main(["eval", str(tmp_path / "none"), "--data", str(data)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_reports_a_bad_file_by_name_and_reads_the_others(tmp_path, capsys):
+    data = make_folder(tmp_path / "d", ["alpha", "Beta 2"])
+    ckpt = OCRModel(tiny(None).model).save_pretrained(tmp_path / "ckpt")
+    good = sorted(str(p) for p in (data / "images").iterdir())
+    bad = tmp_path / "broken.png"
+    bad.write_text("not an image")
+    assert main(["predict", str(ckpt), good[0], str(bad), good[1]]) == 1
+    out = capsys.readouterr()
+    assert [line.split("\t")[0] for line in out.out.splitlines()] == good
+    assert str(bad) in out.err and "image 1" not in out.err
+    assert "1 of 3 image(s) could not be read" in out.err
+
+
+def test_eval_leaves_out_and_counts_empty_labels_as_benchmarks_do(tmp_path, capsys):
+    """A label that is empty in the file, or that the protocol empties ('!!' under alnum36),
+    has nothing to read: ocrlab eval leaves it out and says how many."""
+    data = make_folder(tmp_path / "d", ["alpha", "!!", "Beta 2"])
+    rows = (data / "labels.tsv").read_text().splitlines()
+    (data / "lower.tsv").write_text("\n".join([*rows, rows[0].split("\t")[0] + "\t"]) + "\n")
+    ckpt = OCRModel(tiny(None).model).save_pretrained(tmp_path / "ckpt")
+    args = ["eval", str(ckpt), "--data", str(data), "--labels", "lower.tsv"]
+    assert main([*args, "--protocol", "alnum36", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 2 and report["empty_labels"] == 2  # "!!" and the empty line
+    assert main([*args, "--protocol", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 lines") and "left out 1 sample(s) whose label is empty" in out
 
 
 def test_length_buckets_are_deterministic_and_cover_every_line():

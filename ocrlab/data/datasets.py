@@ -54,6 +54,7 @@ class LineDataset(Dataset):
         charset: Any = None,
         policy: str = "error",
         skip_bad: bool = False,
+        skip_empty: bool = False,
         transform: Callable[[Any], Any] | None = None,
     ) -> None:
         if policy not in _POLICIES:
@@ -61,16 +62,21 @@ class LineDataset(Dataset):
         self.charset = charset
         self.policy = policy
         self.skip_bad = skip_bad
+        # skip (and count) samples whose label is empty, the convention of scene-text
+        # benchmarks (a lowercased alphanumeric label file can empty a label of symbols)
+        self.skip_empty = skip_empty
         self.transform = transform
         self.skipped: Counter[str] = Counter()
 
     def _check_label(self, text: str, where: str) -> bool:
         """True if the sample ``where`` with label ``text`` is kept; raises or counts if not."""
         if not text.strip():
-            if self.skip_bad:
+            if self.skip_bad or self.skip_empty:
                 self.skipped["empty label"] += 1
                 return False
-            raise DataError(f"{where}: empty label (use skip_bad=True to skip such samples)")
+            raise DataError(
+                f"{where}: empty label (skip_empty=True, or `ocrlab eval`, skips and counts them)"
+            )
         if self.charset is not None and self.policy != "replace":
             try:
                 self.charset.encode(text, sample=where, policy=self.policy)
@@ -204,9 +210,16 @@ class FolderDataset(LineDataset):
         charset: Any = None,
         policy: str = "error",
         skip_bad: bool = False,
+        skip_empty: bool = False,
         transform: Callable[[Any], Any] | None = None,
     ) -> None:
-        super().__init__(charset=charset, policy=policy, skip_bad=skip_bad, transform=transform)
+        super().__init__(
+            charset=charset,
+            policy=policy,
+            skip_bad=skip_bad,
+            skip_empty=skip_empty,
+            transform=transform,
+        )
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"{self.root}: dataset folder not found")
@@ -290,9 +303,16 @@ class LmdbDataset(LineDataset):
         charset: Any = None,
         policy: str = "error",
         skip_bad: bool = False,
+        skip_empty: bool = False,
         transform: Callable[[Any], Any] | None = None,
     ) -> None:
-        super().__init__(charset=charset, policy=policy, skip_bad=skip_bad, transform=transform)
+        super().__init__(
+            charset=charset,
+            policy=policy,
+            skip_bad=skip_bad,
+            skip_empty=skip_empty,
+            transform=transform,
+        )
         self.path = Path(path)
         self.name = self.path.name
         self._env_key = os.path.realpath(self.path)

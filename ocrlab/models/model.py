@@ -261,7 +261,10 @@ class OCRModel(nn.Module):
         transform = LineTransform(height=self.config.encoder.height, max_width=max_width)
         collate = Collate(transform=transform)
         device = next(self.parameters()).device
-        loaded = [load_image(img, name=f"image {i}") for i, img in enumerate(images)]
+        loaded = [
+            load_image(img, name=str(img) if isinstance(img, (str, Path)) else f"image {i}")
+            for i, img in enumerate(images)
+        ]
         tensors = [transform(img) for img in loaded]
         order = sorted(range(len(tensors)), key=lambda i: tensors[i].shape[-1])
         results: list[Recognition | None] = [None] * len(tensors)
@@ -292,9 +295,15 @@ class OCRModel(nn.Module):
         """Every weight but the frozen LM's (those live in the LM's own folder)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith(_LM_PREFIX)}
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+    def save_pretrained(
+        self, directory: str | os.PathLike, *, dtype: torch.dtype | None = None
+    ) -> Path:
         """Write the checkpoint directory atomically (temp dir + rename): an interrupted save
-        never leaves a half-written checkpoint where a valid one was."""
+        never leaves a half-written checkpoint where a valid one was.
+
+        ``dtype``: store the floating-point weights in this dtype (``torch.float16`` halves a
+        shipped model; loading casts them back to the model's dtype). Check the CTC path's
+        accuracy on the converted copy before shipping it."""
         from safetensors.torch import save_file
 
         directory = Path(directory)
@@ -308,8 +317,10 @@ class OCRModel(nn.Module):
                     shutil.copytree(source, tmp / LM_DIR)
                     config["lm"]["name_or_path"] = LM_DIR
             state = {
-                k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()
+                k: v.detach().cpu().to(dtype if dtype and v.is_floating_point() else v.dtype)
+                for k, v in self.trainable_state_dict().items()
             }
+            state = {k: v.contiguous() for k, v in state.items()}
             save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
             self.charset.save(tmp / CHARSET_NAME)
             meta = {"format_version": FORMAT_VERSION, "model_type": "ocrlab", "config": config}

@@ -202,10 +202,14 @@ def training_curves(
                 col=col,
             )
         if not drawn:
+            # an empty subplot's axes autorange oddly (and pull shared shapes with them): give
+            # them a fixed range and put the note in its data coordinates
+            fig.update_xaxes(range=[0, 1], showticklabels=False, row=row, col=col)
+            fig.update_yaxes(range=[0, 1], showticklabels=False, row=row, col=col)
             fig.add_annotation(
                 text=f"not logged ({kind} events without {', '.join(k for k, _, _ in keys)})",
-                xref="x domain" if i == 0 else f"x{i + 1} domain",
-                yref="y domain" if i == 0 else f"y{i + 1} domain",
+                xref="x" if i == 0 else f"x{i + 1}",
+                yref="y" if i == 0 else f"y{i + 1}",
                 x=0.5,
                 y=0.5,
                 showarrow=False,
