@@ -218,3 +218,12 @@ def test_shipped_checkpoint():
     words = texts(model_figure(SHIPPED))
     assert f"{SHIPPED.name}/lm" in words and f"{charlm_millions():.1f} M params" in words
     assert "16 learnable queries × 512" in words and "32 × 512" in words
+
+
+def test_the_figure_displays_in_a_fresh_notebook_kernel():
+    """IPython shows a bare matplotlib Figure (no pyplot) only through _repr_png_."""
+    from IPython.core.formatters import PNGFormatter
+
+    fig = model_figure(load_run_config(ROOT / "configs" / "tiny.yaml").model)
+    png = PNGFormatter()(fig)
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -400,6 +400,15 @@ def _shrink_to_fit(fig: Figure, items: list[tuple[Any, float, Any]]) -> None:
             text.set_fontsize(size)
 
 
+def _png_bytes(fig: Any) -> bytes:
+    """``fig`` as PNG bytes (what a notebook displays)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def model_figure(
     config: Any,
     *,
@@ -480,9 +489,12 @@ def model_figure(
         }
     ):
         # no pyplot: nothing global is opened (loops over configs leak no figures); the Agg
-        # canvas measures text for the fitting below and displays in notebooks as usual
+        # canvas measures text for the fitting below. Without pyplot IPython has no formatter
+        # for a bare Figure (a fresh kernel printed "<Figure size 1050x1770 with 1 Axes>"),
+        # so the figure draws itself as PNG
         fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
         FigureCanvasAgg(fig)
+        fig._repr_png_ = lambda: _png_bytes(fig)  # type: ignore[attr-defined]
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, fig_w)
         ax.set_ylim(fig_h, 0)  # y grows downwards, in inches
