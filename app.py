@@ -78,8 +78,9 @@ CSS = """
 #type-text textarea { font-size: 1.5rem !important; }
 #chars .token, #chars .token-container, #chars .text { margin: 0 !important; padding: 0 !important; }
 #chars .token { border-radius: 3px; }
+/* the LM's reading is a probe of the Q-Former, not the output: smaller than the CTC text */
 #lm-text textarea {
-    font-size: 2.1rem !important; line-height: 1.25 !important;
+    font-size: 1.15rem !important; line-height: 1.25 !important;
     font-family: "DejaVu Sans Mono", ui-monospace, monospace !important;
 }
 #chars { font-size: 1.9rem; font-family: "DejaVu Sans Mono", ui-monospace, monospace; }
@@ -218,7 +219,8 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                     elem_id="chars",
                 )
                 lm_text = gr.Textbox(
-                    label="LM-decoded text (queries → frozen LM)",
+                    label="LM-decoded text (queries → frozen LM): a probe of the Q-Former",
+                    info=demo_app.lm_quality(default),
                     elem_id="lm-text",
                     interactive=False,
                 )
@@ -290,9 +292,12 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 message: _message(""),
                 line_view: reading.image,
                 chars: demo_app.confidence_bands(rec),
-                lm_text: reading.lm_text
-                if reading.lm_text is not None
-                else reading.notes.get("LM generate", ""),
+                lm_text: gr.Textbox(
+                    value=reading.lm_text
+                    if reading.lm_text is not None
+                    else reading.notes.get("LM generate", ""),
+                    info=demo_app.lm_quality(ckpt_path),
+                ),
                 stats: _stats_markdown(reading),
                 attention_plot: _attention_figure(qa, allq, lay, hd) if qa is not None else None,
                 correspondence_plot: _viz_call("correspondence_figure", qa, width=PLOT_WIDTH)

@@ -140,6 +140,29 @@ def describe_model(model: OCRModel) -> str:
     return " · ".join(parts)
 
 
+def lm_quality(checkpoint: str | os.PathLike) -> str:
+    """How well the LM-decoding path reads, as measured for this checkpoint: the reading
+    diagnostics (``ocrlab eval --reading``) in its ``eval_results.jsonl``, so that the LM box
+    is never shown without its quality."""
+    path = Path(checkpoint) / "eval_results.jsonl"
+    parts = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            reading = row.get("reading")
+            if isinstance(reading, dict) and "lm_cer" in reading:
+                parts.append(f"{100 * reading['lm_cer']:.0f}% CER on {row.get('data', '?')}")
+    if not parts:
+        return (
+            "LM-decoding quality not measured for this checkpoint (ocrlab eval CHECKPOINT "
+            "--data synth:n=500,seed=7 --reading); the CTC text above is the reading"
+        )
+    return "measured: " + "; ".join(parts) + " (the CTC text above is the model's reading)"
+
+
 def attention_sizes(model: OCRModel) -> tuple[int, int, int] | None:
     """(queries, cross-attention layers, heads) of the model's Q-Former: the ranges of the
     attention views' controls. None for a CTC-only model."""

@@ -401,3 +401,15 @@ def test_uploads_cannot_be_guessed_listed_or_escaped(served, line_png):
         assert r.status_code == 403 and "model_type" not in r.text
     finally:
         link.unlink()
+
+
+def test_lm_quality_comes_from_the_checkpoints_measurements(tmp_path):
+    (tmp_path / "eval_results.jsonl").write_text(
+        json.dumps({"data": "synth:n=2000,seed=7", "cer": 0.04})
+        + "\n"
+        + json.dumps({"data": "synth:n=500,seed=7", "reading": {"lm_cer": 0.305}})
+        + "\nnot json\n"
+    )
+    text = demo_app.lm_quality(tmp_path)
+    assert text.startswith("measured: 30% CER on synth:n=500,seed=7")
+    assert "not measured" in demo_app.lm_quality(tmp_path / "nowhere")

@@ -116,6 +116,16 @@ def test_typed_text_is_read_with_its_attention_plot(page, tmp_path):
     save_screenshot(page, tmp_path, "app_attribution.png")
 
 
+def test_the_lm_reading_is_smaller_than_the_ctc_text_and_says_how_good_it_is(page):
+    """The LM-decoding path is a probe of the Q-Former: it must not look like the answer."""
+    size = "el => parseFloat(getComputedStyle(el).fontSize)"
+    ctc = page.locator("#chars .text").first.evaluate(size)
+    lm = page.locator("#lm-text textarea").evaluate(size)
+    assert lm < 0.75 * ctc, (lm, ctc)
+    info = page.locator("#lm-text").inner_text()
+    assert "measured:" in info or "not measured" in info
+
+
 def test_bad_uploads_get_their_message_and_the_next_upload_is_read(page, tmp_path):
     good = tmp_path / "seminar.png"
     demo_app.typed_line(READ_TEXT, font="DejaVu Sans", preset="clean", seed=0).save(good)
