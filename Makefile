@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: demo data-demo test lint notebooks venv clean
+.PHONY: demo data-demo figures test lint notebooks venv clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ demo: $(STAMP)
 # a contact sheet of the synthetic data (out/synth_showcase.png)
 data-demo: $(STAMP)
 	$(VENV)/bin/ocrlab data showcase
+
+# the README's pictures (docs/figures/*.png) from the bundled model and committed results
+figures: $(STAMP)
+	$(PY) docs/make_figures.py
 
 # the unit tests, then every notebook executed on the tiny preset (OCRLAB_QUICK=1)
 test: $(STAMP)
