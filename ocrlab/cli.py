@@ -310,7 +310,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from .models import OCRModel
 
     model = OCRModel.from_pretrained(args.checkpoint)
-    out = model.save_pretrained(args.out, dtype=getattr(torch, args.dtype))
+    out = model.save_pretrained(args.out, dtype=getattr(torch, args.dtype), keep=args.keep)
     size = (out / "model.safetensors").stat().st_size / 1e6
     print(f"wrote {out} (model.safetensors {size:.1f} MB, {args.dtype})")
     return 0
@@ -362,6 +362,14 @@ def _add_speed_commands(sub: argparse._SubParsersAction) -> None:
     cv.add_argument("checkpoint")
     cv.add_argument("--out", required=True, help="the checkpoint folder to write")
     cv.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    cv.add_argument(
+        "--keep",
+        nargs="+",
+        default=[],
+        metavar="PREFIX",
+        help="weight-name prefixes kept in their dtype, e.g. encoder. ctc_head. (the CTC path "
+        "exactly as trained)",
+    )
     cv.set_defaults(func=_cmd_convert)
 
     ex = sub.add_parser(

@@ -313,3 +313,19 @@ def test_convert_to_float16_halves_the_weights_and_loads_back(model, tmp_path, c
     a = model(batch.images, batch.widths).ctc_logits
     b = half(batch.images, batch.widths).ctc_logits
     torch.testing.assert_close(a, b, atol=5e-2, rtol=5e-2)
+    # --keep: the CTC path exactly as trained, the rest in half precision
+    args = [
+        "convert",
+        str(full),
+        "--out",
+        str(tmp_path / "mixed"),
+        "--keep",
+        "encoder.",
+        "ctc_head.",
+    ]
+    assert main(args) == 0
+    mixed = load_file(tmp_path / "mixed" / "model.safetensors")
+    assert mixed["encoder.stem.0.weight"].dtype == torch.float32
+    assert mixed["qformer.query_tokens"].dtype == torch.float16
+    exact = OCRModel.from_pretrained(tmp_path / "mixed")(batch.images, batch.widths).ctc_logits
+    assert torch.equal(exact, a)

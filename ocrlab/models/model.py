@@ -296,13 +296,19 @@ class OCRModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith(_LM_PREFIX)}
 
     def save_pretrained(
-        self, directory: str | os.PathLike, *, dtype: torch.dtype | None = None
+        self,
+        directory: str | os.PathLike,
+        *,
+        dtype: torch.dtype | None = None,
+        keep: Sequence[str] = (),
     ) -> Path:
         """Write the checkpoint directory atomically (temp dir + rename): an interrupted save
         never leaves a half-written checkpoint where a valid one was.
 
         ``dtype``: store the floating-point weights in this dtype (``torch.float16`` halves a
-        shipped model; loading casts them back to the model's dtype). Check the CTC path's
+        shipped model; loading casts them back to the model's dtype), except those whose names
+        start with a prefix in ``keep`` (e.g. ``("encoder.", "ctc_head.")``: the CTC path
+        exactly as trained, the training-only branch in half precision). Check the CTC path's
         accuracy on the converted copy before shipping it."""
         from safetensors.torch import save_file
 
@@ -316,8 +322,13 @@ class OCRModel(nn.Module):
                 if source is not None:  # a local LM: copy it, refer to the copy
                     shutil.copytree(source, tmp / LM_DIR)
                     config["lm"]["name_or_path"] = LM_DIR
+            keep = tuple(keep)
             state = {
-                k: v.detach().cpu().to(dtype if dtype and v.is_floating_point() else v.dtype)
+                k: v.detach()
+                .cpu()
+                .to(
+                    dtype if dtype and v.is_floating_point() and not k.startswith(keep) else v.dtype
+                )
                 for k, v in self.trainable_state_dict().items()
             }
             state = {k: v.contiguous() for k, v in state.items()}
