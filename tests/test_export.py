@@ -199,7 +199,6 @@ def test_cli_export_with_int8(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_dir(), reason="the shipped model is not present")
 def test_shipped_model_exports_within_1e_4(tmp_path):
     model = OCRModel.from_pretrained(DEFAULT_CHECKPOINT)
     path = export_onnx(model, tmp_path / "small.onnx")

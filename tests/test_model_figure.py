@@ -15,7 +15,7 @@ from matplotlib.text import Text
 
 from ocrlab.charset import Charset
 from ocrlab.errors import OcrlabError
-from ocrlab.models import OCRModel
+from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel
 from ocrlab.models.encoder import Encoder
 from ocrlab.models.qformer import QFormer
 from ocrlab.run_config import load_run_config
@@ -24,7 +24,7 @@ from ocrlab.viz.model_figure import architecture_shapes, model_figure
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "models" / "ocrlab-small-v2"
+SHIPPED = DEFAULT_CHECKPOINT
 
 
 @pytest.fixture(autouse=True)
@@ -213,11 +213,11 @@ def test_no_text_leaves_its_box_and_boxes_do_not_overlap(overrides):
         assert not ea.overlaps(eb), f"boxes {a} and {b} overlap"
 
 
-@pytest.mark.skipif(not SHIPPED.is_dir(), reason="the shipped checkpoint is not in this checkout")
 def test_shipped_checkpoint():
     words = texts(model_figure(SHIPPED))
+    q = OCRModel.from_pretrained(SHIPPED).config.qformer
     assert f"{SHIPPED.name}/lm" in words and f"{charlm_millions():.1f} M params" in words
-    assert "16 learnable queries × 512" in words and "32 × 512" in words
+    assert f"{q.num_queries} learnable queries × {q.hidden_size}" in words and "32 × 512" in words
 
 
 def test_the_figure_displays_in_a_fresh_notebook_kernel():

@@ -224,7 +224,6 @@ def test_char_spans_in_source_cover_the_ctc_frames_at_any_stride():
     assert clipped.char_spans_in_source() == [(5, 5)]
 
 
-@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_dir(), reason="the shipped model is not here")
 def test_shipped_model_ctc_spans_and_positions_agree_with_the_rendered_characters():
     """What this proves, on the shipped model and a synthetic line whose character boxes the
     renderer reports exactly (document look, no geometric distortion): every recognized
