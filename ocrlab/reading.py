@@ -207,7 +207,7 @@ def first_character_survey(model: Any, rendered: Sequence[Any]) -> FirstCharacte
     n = len(readings)
     top, count = Counter(c.queries[0] for c in readings).most_common(1)[0]
     layers = Counter(c.layer for c in readings)
-    n_layers = model.qformer.config.num_layers // model.qformer.config.cross_attention_frequency
+    n_layers = len(model.qformer.cross_layers)
     return FirstCharacterSurvey(
         lines=n,
         top_query=top,
