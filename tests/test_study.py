@@ -106,9 +106,7 @@ def test_tiny_study_writes_results_report_and_figures(tiny_study):
     assert clean["n"] == 2 and clean["low"] <= clean["mean"] <= clean["high"]
     row = results["comparisons"]["clean"]["cer"]["lm_1.0"]
     # the verdict follows from the numbers: noise unless Holm's p < 0.05, then the CER's sign
-    expected = (
-        "noise" if row["p_holm"] >= 0.05 else ("better" if row["diff"] < 0 else "worse")
-    )
+    expected = "noise" if row["p_holm"] >= 0.05 else ("better" if row["diff"] < 0 else "worse")
     assert row["verdict"] == expected and 0 < row["p_holm"] <= 1
     assert row["p_holm"] >= row["p"]  # Holm never lowers a p-value
     assert row["low"] <= row["diff"] <= row["high"] and row["seeds"] == [0, 1]
