@@ -237,8 +237,6 @@ def _open_eval_data(spec: str, labels: str | None):
 
     if labels is not None:
         return FolderDataset(spec, labels, skip_empty=True)
-    if spec.startswith("synth"):
-        return open_dataset(spec)
     return open_dataset(spec, skip_empty=True)
 
 

@@ -281,6 +281,20 @@ class MetricsLog:
     # counter advances; events after ``s`` steps are done (val, read) carry ``s`` afterwards.
     AFTER_STEP_KINDS = ("val", "read")
 
+    @staticmethod
+    def events(path: Path) -> list[tuple[str, dict[str, Any]]]:
+        """(line, event) for every whole event of a metrics file; lines cut by a kill, or
+        without a kind and an integer step, are left out."""
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                event = json.loads(line)
+                event["step"], event["kind"] = int(event["step"]), str(event["kind"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+            out.append((line, event))
+        return out
+
     def truncate_after(self, step: int) -> list[dict[str, Any]]:
         """On resume from a checkpoint taken after ``step`` optimizer steps: drop what the
         redone steps will log again (train/grad events of steps >= ``step``, val/read events
@@ -288,13 +302,9 @@ class MetricsLog:
         if not self.enabled or not self.path.exists():
             return []
         keep, dropped = [], []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                event = json.loads(line)
-                s, kind = int(event["step"]), event["kind"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a line cut by a kill
-            done = s <= step if kind in self.AFTER_STEP_KINDS else s < step
+        for line, event in self.events(self.path):
+            s = event["step"]
+            done = s <= step if event["kind"] in self.AFTER_STEP_KINDS else s < step
             (keep if done else dropped).append(line)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
@@ -683,15 +693,9 @@ def resume_point(run_dir: str | os.PathLike) -> tuple[int | None, int | None]:
     if state.is_file():
         with contextlib.suppress(Exception):  # a state cut by the kill: nothing is held
             held = int(torch.load(state, map_location="cpu", weights_only=True)["step"])
-    logged = None
     metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
-        for line in metrics.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError, ValueError):
-                event = json.loads(line)
-                if event["kind"] == "train":
-                    logged = max(logged or 0, int(event["step"]))
-    return held, logged
+    events = MetricsLog.events(metrics) if metrics.is_file() else []
+    return held, max((e["step"] for _, e in events if e["kind"] == "train"), default=None)
 
 
 def load_trainer_state(directory: Path, model: Any, optimizer, scheduler) -> dict[str, Any]:

@@ -545,8 +545,9 @@ def _open_synth(spec: str, **kw: Any) -> SyntheticLines:
     from .synth_io import synth_dataset
 
     charset = kw.pop("charset", None)
-    kw.pop("policy", None)  # synthetic text is drawn inside the charset: nothing to skip
-    kw.pop("skip_bad", None)
+    # synthetic text is drawn inside the charset and never empty: nothing to check or skip
+    for key in ("policy", "skip_bad", "skip_empty"):
+        kw.pop(key, None)
     dataset = synth_dataset(
         n=n,
         seed=seed,
