@@ -6,6 +6,7 @@ import string
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw
 
 from ocrlab.lm import build_char_tokenizer
 
@@ -39,3 +40,22 @@ def save_tiny_lm(arch: str, out: Path) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def line_image(text: str, w: int = 60, h: int = 20) -> Image.Image:
+    img = Image.new("RGB", (w, h), "white")
+    ImageDraw.Draw(img).text((2, 4), text, fill="black")
+    return img
+
+
+def make_folder(root, rows, *, extra: str = "", labels: str = "labels.tsv"):
+    """Write images for ``rows`` [(relpath, text)] and a labels.tsv (``extra`` appended raw)."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, (rel, text) in enumerate(rows):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line_image(text or "x", w=40 + 10 * i).save(path)
+        lines.append(f"{rel}\t{text}\n")
+    (root / labels).write_text("".join(lines) + extra, encoding="utf-8")
+    return root

@@ -7,7 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from helpers import line_image, make_folder
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from ocrlab.data.datasets import (
@@ -49,25 +50,6 @@ else:  # Part A not written yet: a stand-in with the same encode contract
 
 
 LOWER = "abcdefghijklmnopqrstuvwxyz "
-
-
-def _line_image(text: str, w: int = 60, h: int = 20) -> Image.Image:
-    img = Image.new("RGB", (w, h), "white")
-    ImageDraw.Draw(img).text((2, 4), text, fill="black")
-    return img
-
-
-def make_folder(root, rows, *, extra: str = "", labels: str = "labels.tsv"):
-    """Write images for ``rows`` [(relpath, text)] and a labels.tsv (``extra`` appended raw)."""
-    root.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i, (rel, text) in enumerate(rows):
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _line_image(text or "x", w=40 + 10 * i).save(path)
-        lines.append(f"{rel}\t{text}\n")
-    (root / labels).write_text("".join(lines) + extra, encoding="utf-8")
-    return root
 
 
 @pytest.fixture
@@ -268,8 +250,8 @@ def test_collate_shapes_widths_padding_targets():
 
 def test_collate_transforms_pil_images():
     samples = [
-        Sample(_line_image("ab", 30, 16), "ab", "a"),
-        Sample(_line_image("c", 9, 16), "c", "b"),
+        Sample(line_image("ab", 30, 16), "ab", "a"),
+        Sample(line_image("c", 9, 16), "c", "b"),
     ]
     batch = collate(samples, make_charset(LOWER))
     assert batch.widths.tolist() == [60, 18] and batch.images.shape == (2, 1, 32, 60)

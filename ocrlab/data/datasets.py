@@ -500,6 +500,9 @@ def open_dataset(spec: str | os.PathLike, **kw: Any) -> LineDataset:
       text.rank_from=30000,text.vocab_size=200000`` (rare words), ``text=pseudo`` (made-up ones)
     - an LMDB: a path ending in ``.lmdb`` or a directory holding ``data.mdb``
     - a folder holding ``labels.tsv``, or the path of a ``*.tsv`` labels file
+    - any of the two above with ``?repeat=K,augment=real|none,seed=S``: a real set weighted
+      and augmented for training (:class:`~ocrlab.data.augment.Augmented`): seen ``K`` times
+      per epoch, each time with its own augmentation (``augment`` defaults to ``real``)
 
     ``kw`` go to the dataset class (``charset``, ``policy``, ``skip_bad``, ``transform``); a
     synthetic set draws its text inside ``charset``.
@@ -507,6 +510,8 @@ def open_dataset(spec: str | os.PathLike, **kw: Any) -> LineDataset:
     s = str(spec)
     if s.startswith("synth:") or s == "synth":
         return _open_synth(s, **kw)
+    if "?" in s:
+        return _open_augmented(s, **kw)
     p = Path(s)
     if p.suffix == ".lmdb" or (p.is_dir() and (p / "data.mdb").is_file()):
         return LmdbDataset(p, **kw)
@@ -522,14 +527,38 @@ def open_dataset(spec: str | os.PathLike, **kw: Any) -> LineDataset:
     raise DataError(f"{s}: not a dataset (not an LMDB, a folder or a .tsv labels file)")
 
 
-def _open_synth(spec: str, **kw: Any) -> SyntheticLines:
+def _options(spec: str, body: str) -> dict[str, str]:
     opts: dict[str, str] = {}
-    body = spec.partition(":")[2]
     for part in filter(None, (x.strip() for x in body.split(","))):
         k, eq, v = part.partition("=")
         if not eq:
             raise DataError(f"{spec}: expected key=value, got {part!r}")
         opts[k.strip()] = v.strip()
+    return opts
+
+
+def _open_augmented(spec: str, **kw: Any) -> Any:
+    from .augment import Augment, Augmented
+
+    path, _, body = spec.partition("?")
+    opts = _options(spec, body)
+    unknown = set(opts) - {"repeat", "augment", "seed"}
+    if unknown:
+        raise DataError(f"{spec}: unknown option(s) {sorted(unknown)}; use repeat, augment, seed")
+    try:
+        repeat, seed = int(opts.get("repeat", "1")), int(opts.get("seed", "0"))
+        augment = Augment.preset(opts.get("augment", "real"))
+    except ValueError as exc:
+        raise DataError(f"{spec}: {exc}") from None
+    if repeat < 1:
+        raise DataError(f"{spec}: repeat must be >= 1, got {repeat}")
+    transform = kw.pop("transform", None)
+    base = open_dataset(path, **kw)
+    return Augmented(base, repeat=repeat, augment=augment, seed=seed, transform=transform)
+
+
+def _open_synth(spec: str, **kw: Any) -> SyntheticLines:
+    opts = _options(spec, spec.partition(":")[2])
     text_opts = [f"{k[5:]}={opts.pop(k)}" for k in list(opts) if k.startswith("text.")]
     unknown = set(opts) - {"n", "seed", "preset", "text"}
     if unknown:
