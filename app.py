@@ -144,6 +144,14 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 scale=0,
                 min_width=380,
             )
+            decoding = gr.Radio(
+                [("greedy", "greedy"), ("beam + word LM", "beam")],
+                value="greedy",
+                label="CTC decoding",
+                info="beam: a word-frequency LM fused into the search (slower; see the card)",
+                scale=0,
+                min_width=260,
+            )
         model_info = gr.Markdown(demo_app.describe_model(model0), elem_id="model-info")
 
         with gr.Row():
@@ -284,8 +292,10 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
 
         # ------------------------------------------------------------------ handlers
 
-        def show(ckpt_path: str, image: Image.Image, allq: bool, lay: int, hd: str) -> dict:
-            reading = demo_app.read_line(model_for(ckpt_path), image)
+        def show(
+            ckpt_path: str, dec: str, image: Image.Image, allq: bool, lay: int, hd: str
+        ) -> dict:
+            reading = demo_app.read_line(model_for(ckpt_path), image, decoder=dec)
             rec = reading.recognition
             qa = reading.attention
             return {
@@ -313,7 +323,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
             }
 
         @_guard(message, view)
-        def read_typed(ckpt_path, txt, fnt, pre, lk, sd, allq, lay, hd):
+        def read_typed(ckpt_path, dec, txt, fnt, pre, lk, sd, allq, lay, hd):
             if not (txt or "").strip():
                 return _cleared(message, view, "")
             image = demo_app.typed_line(
@@ -323,17 +333,18 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 look=lk,
                 seed=int(sd or 0),
             )
-            return show(ckpt_path, image, allq, lay, hd)
+            return show(ckpt_path, dec, image, allq, lay, hd)
 
         @_guard(message, view)
-        def read_upload(ckpt_path, payload, allq, lay, hd):
+        def read_upload(ckpt_path, dec, payload, allq, lay, hd):
             if payload is None:
                 return _cleared(message, view, "")
             source, name = _uploaded(payload)
-            return show(ckpt_path, demo_app.load_line_image(source, name=name), allq, lay, hd)
+            image = demo_app.load_line_image(source, name=name)
+            return show(ckpt_path, dec, image, allq, lay, hd)
 
         @_guard(message, view)
-        def read_sketch(ckpt_path, value, allq, lay, hd):
+        def read_sketch(ckpt_path, dec, value, allq, lay, hd):
             composite = (value or {}).get("composite")
             if composite is None:
                 return _cleared(message, view, "")
@@ -342,10 +353,16 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 line = demo_app.crop_to_ink(image)
             except DataError:  # a cleared canvas: nothing to read, nothing to complain about
                 return _cleared(message, view, "")
-            return show(ckpt_path, line, allq, lay, hd)
+            return show(ckpt_path, dec, line, allq, lay, hd)
 
         @_guard(message, view)
-        def switch_checkpoint(ckpt_path, st, allq, lay, hd):
+        def reread(ckpt_path, dec, st, allq, lay, hd):
+            if not st or st.get("image") is None:
+                return {}
+            return show(ckpt_path, dec, st["image"], allq, lay, hd)
+
+        @_guard(message, view)
+        def switch_checkpoint(ckpt_path, dec, st, allq, lay, hd):
             model = model_for(ckpt_path)
             _, nl, nh = demo_app.attention_sizes(model) or (1, 1, 1)
             lay = min(int(lay), nl - 1)
@@ -356,7 +373,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 head: gr.Dropdown(choices=_head_choices(nh), value=hd),
             }
             if st and st.get("image") is not None:
-                updates.update(show(ckpt_path, st["image"], allq, lay, hd))
+                updates.update(show(ckpt_path, dec, st["image"], allq, lay, hd))
             return updates
 
         @_guard(message, [attention_plot])
@@ -406,15 +423,21 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
         # demo_app.load_line_image names the file and what is wrong with it.
         ui: dict[str, Any] = {"api_visibility": "private"}
         live: dict[str, Any] = {**ui, "trigger_mode": "always_last", "show_progress": "minimal"}
-        typed_inputs = [ckpt, text, font, preset, look, seed, *controls]
+        typed_inputs = [ckpt, decoding, text, font, preset, look, seed, *controls]
         typed_triggers = [text.change, font.change, preset.change, look.change, seed.change]
         gr.on(typed_triggers, read_typed, typed_inputs, view, **live)
         demo.load(read_typed, typed_inputs, view, **live)
-        upload.change(read_upload, [ckpt, upload, *controls], view, preprocess=False, **live)
+        upload.change(
+            read_upload, [ckpt, decoding, upload, *controls], view, preprocess=False, **live
+        )
         gallery.select(_gallery_pick(gallery_images), None, upload, show_progress="hidden", **ui)
-        sketch.change(read_sketch, [ckpt, sketch, *controls], view, **live)
+        sketch.change(read_sketch, [ckpt, decoding, sketch, *controls], view, **live)
+        decoding.change(reread, [ckpt, decoding, state, *controls], view, **live)
         ckpt.change(
-            switch_checkpoint, [ckpt, state, *controls], [*view, model_info, *controls], **ui
+            switch_checkpoint,
+            [ckpt, decoding, state, *controls],
+            [*view, model_info, *controls],
+            **ui,
         )
         gr.on(
             [all_queries.change, layer.change, head.change],
@@ -434,7 +457,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
 
     # One reading now, so the audience's first one does not pay for the first-call costs
     # (plotly's import, the LM's first generate): a second or more on a CPU.
-    show(str(default), gallery_images[0], False, n_layers - 1, "mean")
+    show(str(default), "greedy", gallery_images[0], False, n_layers - 1, "mean")
 
     return demo
 

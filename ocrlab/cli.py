@@ -184,6 +184,12 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--errors", type=int, default=0, help="print the first N misread lines")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument(
+        "--decoder",
+        default="greedy",
+        help="CTC decoding: greedy (fast), beam (prefix beam search with a word-frequency LM), "
+        "or beam:width=W,lm=none|words,lm_weight=X,word_bonus=Y",
+    )
+    ev.add_argument(
         "--reading",
         action="store_true",
         help="also measure the Q-Former branch (LM-decoding CER, nats/char the queries carry, "
@@ -196,6 +202,12 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("images", nargs="+")
     pr.add_argument("--max-width", type=int, default=2048)
     pr.add_argument("--json", action="store_true", help="one JSON object per image")
+    pr.add_argument(
+        "--decoder",
+        default="greedy",
+        help="CTC decoding: greedy (fast), beam (prefix beam search with a word-frequency LM), "
+        "or beam:width=W,lm=none|words,lm_weight=X,word_bonus=Y",
+    )
     pr.set_defaults(func=_cmd_predict)
 
 
@@ -246,7 +258,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from .evaluation import evaluate
     from .models import OCRModel
+    from .models.ctc import make_decoder
 
+    make_decoder(args.decoder)  # a bad spec fails before the model loads
     model = OCRModel.from_pretrained(args.checkpoint)
     dataset = _open_eval_data(args.data, args.labels)
     t0 = time.perf_counter()
@@ -258,12 +272,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         max_width=args.max_width,
         progress=not args.json,
         limit=args.limit,
+        decoder=args.decoder,
     )
     report = {
         "checkpoint": args.checkpoint,
         "data": args.data,
         "labels": args.labels,
         "protocol": args.protocol,
+        "decoder": args.decoder,
         **result.as_dict(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
@@ -319,7 +335,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from .data.image import load_image
     from .models import OCRModel
+    from .models.ctc import make_decoder
 
+    make_decoder(args.decoder)  # a bad spec fails before the model loads
     model = OCRModel.from_pretrained(args.checkpoint)
     # read every file first: a bad one is reported by name and the others are still read
     loaded: list[tuple[str, object]] = []
@@ -330,7 +348,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         except OcrlabError as exc:
             print(f"ocrlab: error: {exc}", file=sys.stderr)
             failed += 1
-    results = model.recognize([image for _, image in loaded], max_width=args.max_width)
+    results = model.recognize(
+        [image for _, image in loaded], max_width=args.max_width, decoder=args.decoder
+    )
     for (path, _), r in zip(loaded, results, strict=True):
         if args.json:
             record = {

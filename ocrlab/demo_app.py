@@ -333,12 +333,14 @@ def read_line(
     attention: bool = True,
     lm: bool = True,
     max_width: int = MAX_WIDTH,
+    decoder: str | None = None,
 ) -> Reading:
     """Read one RGB line with ``model`` and time each stage (``STAGES``) with ``perf_counter``.
 
     preprocess: grayscale, resize to the model's height, normalize, pad (``LineTransform`` +
-    ``Collate``). encoder + CTC: the forward pass to CTC logits. decode: greedy CTC decoding and
-    the characters' pixel spans. attention: ``ocrlab.viz.query_attention`` (its own forward pass
+    ``Collate``). encoder + CTC: the forward pass to CTC logits. decode: CTC decoding (greedy, or
+    ``decoder``, e.g. ``"beam"``: :func:`ocrlab.models.ctc.make_decoder`) and the characters'
+    pixel spans. attention: ``ocrlab.viz.query_attention`` (its own forward pass
     with attention maps). LM generate: ``OCRModel.generate_text`` (encoder, Q-Former and the
     LM's greedy decoding). A stage that does not apply (no Q-Former, no LM, not asked for) is
     left out of ``times_ms`` and, when the checkpoint lacks it, explained in ``notes``.
@@ -362,7 +364,7 @@ def read_line(
         with _timed(times, "encoder + CTC"):
             out = model(images, widths)
         with _timed(times, "decode"):
-            dec = model.decode(out.ctc_logits, out.lengths)[0]
+            dec = model.decode(out.ctc_logits, out.lengths, decoder)[0]
             scale = image.width / tensor.shape[-1]
             stride = model.encoder.stages["cnn"].stride
             recognition = Recognition.from_decoded(dec, stride, scale)

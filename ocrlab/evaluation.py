@@ -41,6 +41,7 @@ def evaluate(
     num_workers: int = 0,
     progress: bool = False,
     limit: int | None = None,
+    decoder: str | None = None,
 ) -> EvalResult:
     """Read every line of ``dataset`` with ``model``'s CTC path and score it.
 
@@ -50,6 +51,7 @@ def evaluate(
     samples are left out and counted in ``empty_labels``, the scene-text benchmarks'
     convention, as are those the dataset skipped for an empty label (``skip_empty``).
     ``max_width`` only squeezes lines longer than that after scaling to height 32.
+    ``decoder``: greedy (default) or a spec such as ``"beam"`` (:func:`ocrlab.models.ctc.make_decoder`).
     """
     from tqdm.auto import tqdm
 
@@ -71,7 +73,7 @@ def evaluate(
             continue
         out = model(batch.images.to(device), batch.widths.to(device))
         for dec, ref, key in zip(
-            model.decode(out.ctc_logits, out.lengths), batch.texts, batch.keys, strict=True
+            model.decode(out.ctc_logits, out.lengths, decoder), batch.texts, batch.keys, strict=True
         ):
             if not apply_protocol(ref, protocol):
                 result.empty_labels += 1

@@ -254,6 +254,17 @@ def test_read_line_matches_recognize_and_times_each_stage(tiny_lm):
     assert reading.notes == {}
 
 
+def test_read_line_with_the_beam_decoder_reads_as_recognize_does(tiny_lm):
+    model = tiny_model(tiny_lm)
+    image = demo_app.typed_line("Hello world", seed=0)
+    reading = demo_app.read_line(model, image, attention=False, lm=False, decoder="beam")
+    assert reading.recognition.text == model.recognize([image], decoder="beam")[0].text
+    greedy = demo_app.read_line(model, image, attention=False, lm=False)
+    one = demo_app.read_line(model, image, attention=False, lm=False, decoder="beam:width=1")
+    assert one.recognition.text == greedy.recognition.text
+    assert "decode" in reading.times_ms
+
+
 def test_read_line_on_a_ctc_only_model_says_what_is_missing():
     reading = demo_app.read_line(tiny_model(None), demo_app.typed_line("ok", seed=0))
     assert list(reading.times_ms) == ["preprocess", "encoder + CTC", "decode"]

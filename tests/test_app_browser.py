@@ -126,6 +126,15 @@ def test_the_lm_reading_is_smaller_than_the_ctc_text_and_says_how_good_it_is(pag
     assert "measured:" in info or "not measured" in info
 
 
+def test_choosing_the_beam_decoder_reads_the_line_again(page):
+    stats = page.locator("#stats").inner_text()
+    page.get_by_label("beam + word LM").check()
+    # a new reading: its stage times replace the old ones
+    page.wait_for_function("old => document.querySelector('#stats').innerText !== old", arg=stats)
+    assert reading(page)
+    playwright.expect(page.locator("#message")).to_have_count(0)
+
+
 def test_bad_uploads_get_their_message_and_the_next_upload_is_read(page, tmp_path):
     good = tmp_path / "seminar.png"
     demo_app.typed_line(READ_TEXT, font="DejaVu Sans", preset="clean", seed=0).save(good)

@@ -11,6 +11,7 @@ import torch
 from ocrlab.charset import Charset
 from ocrlab.errors import OcrlabError
 from ocrlab.models.ctc import (
+    DECODERS,
     EOS,
     CharNgramLM,
     CTCHead,
@@ -20,6 +21,7 @@ from ocrlab.models.ctc import (
     ctc_loss,
     forced_align,
     greedy_decode,
+    make_decoder,
 )
 
 CS = Charset("abcehtz ")  # ids: a=1 b=2 c=3 e=4 h=5 t=6 z=7 space=8
@@ -211,6 +213,35 @@ def test_word_freq_lm_changes_the_decision() -> None:
     assert lm.score("th", "e") == 0.0
     (d,) = beam_search(lp, None, CS, beam_width=8, lm=lm, lm_weight=0.3, word_bonus=2.0)
     assert d.text == "the cat"
+
+
+def test_decoder_specs() -> None:
+    lp = frames(*AMBIGUOUS, {" ": 0.9}, *({ch: 0.9} for ch in "cat"))
+    assert make_decoder("greedy") is greedy_decode and make_decoder(None) is greedy_decode
+    assert make_decoder("beam:width=8,lm=none")(lp, None, CS)[0].text == "tbe cat"
+    spelled = make_decoder("beam:width=8,lm=words,lm_weight=0.3,word_bonus=2")
+    assert spelled(lp, None, CS)[0].text == "the cat"
+    assert make_decoder("beam").spec == DECODERS["beam"]
+    assert make_decoder("beam")(lp, None, CS)[0].text == "the cat"
+    # width 1 without an LM is best-path decoding
+    rnd = torch.randn(2, 9, len(CS)).log_softmax(-1)
+    one = make_decoder("beam:width=1")(rnd, None, CS)
+    assert [d.text for d in one] == [d.text for d in greedy_decode(rnd, None, CS)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("viterbi", "expected 'greedy', 'beam'"),
+        ("beam:depth=3", "bad option 'depth=3'"),
+        ("beam:width", "bad option 'width'"),
+        ("beam:width=ten", "invalid literal"),
+        ("beam:lm=kenlm", "unknown lm 'kenlm'"),
+    ],
+)
+def test_bad_decoder_spec_says_what_is_wrong(spec, message) -> None:
+    with pytest.raises(OcrlabError, match=message):
+        make_decoder(spec)
 
 
 def test_charset_mismatch_is_an_error() -> None:

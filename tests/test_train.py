@@ -378,6 +378,13 @@ def test_eval_and_predict_commands(tmp_path, capsys):
     assert main(["predict", str(ckpt), str(image), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["image"] == str(image) and "text" in record
+    # --decoder reaches the decoder (a bad spec fails by name) and is recorded
+    assert main(["eval", str(ckpt), "--data", str(data), "--decoder", "beam", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["decoder"] == "beam"
+    assert main(["predict", str(ckpt), str(image), "--decoder", "beam:width=1"]) == 0
+    assert capsys.readouterr().out.startswith(str(image))
+    assert main(["predict", str(ckpt), str(image), "--decoder", "beam:lm=kenlm"]) == 2
+    assert "unknown lm 'kenlm'" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "none"), "--data", str(data)]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -11,6 +11,9 @@ Decoders:
   log space, optionally with a character n-gram LM (:class:`CharNgramLM`) or a word-frequency
   LM (:class:`WordFreqLM`) shallow-fused with ``lm_weight`` and a per-word ``word_bonus``.
 
+:func:`make_decoder` turns a short spec (``"greedy"``, ``"beam:width=10,lm=words"``) into
+one of them, the form in which ``ocrlab eval/predict --decoder`` and the app choose a decoder.
+
 Both return one :class:`Decoded` per line with per-character confidences and frame spans, so
 a caller can draw where each character was read (``Encoder.positions_to_pixels``).
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -31,6 +34,7 @@ from ocrlab.charset import Charset
 from ocrlab.errors import OcrlabError
 
 __all__ = [
+    "DECODERS",
     "CTCHead",
     "CharNgramLM",
     "Decoded",
@@ -41,6 +45,7 @@ __all__ = [
     "ctc_loss",
     "forced_align",
     "greedy_decode",
+    "make_decoder",
 ]
 
 NEG_INF = float("-inf")
@@ -583,3 +588,61 @@ def _prefix_search(
 
     best = max(beams.items(), key=final)
     return best[0], final(best)
+
+
+# -- decoder specs --------------------------------------------------------------------------
+
+#: The named decoders of ``--decoder``: a spec with options overrides these.
+DECODERS = {
+    "greedy": "greedy",
+    # the word-frequency LM: scene words and lines of English; the weight is chosen on SVT
+    # train by benchmarks/beam_decoding.py (results/beam_decoding.json), never on a test set
+    "beam": "beam:width=10,lm=words,lm_weight=0.5,word_bonus=0.0",
+}
+
+Decoder = Callable[[torch.Tensor, "torch.Tensor | None", Charset], list[Decoded]]
+
+
+def make_decoder(spec: str | None = "greedy") -> Decoder:
+    """A decoder ``(log_probs, lengths, charset) -> list[Decoded]`` from a spec.
+
+    ``"greedy"`` (or ``None``) is :func:`greedy_decode`; ``"beam"`` is the tuned default
+    (:data:`DECODERS`); ``"beam:width=W,lm=none|words|words:LANG,lm_weight=X,word_bonus=Y"``
+    spells every option of :func:`beam_search` (``lm=words`` is :class:`WordFreqLM`).
+    """
+    spec = DECODERS.get(spec or "greedy", spec or "greedy")
+    kind, _, body = spec.partition(":")
+    if kind == "greedy" and not body:
+        return greedy_decode
+    if kind != "beam":
+        raise OcrlabError(
+            f"decoder {spec!r}: expected 'greedy', 'beam' or 'beam:width=..,lm=..,lm_weight=..,"
+            "word_bonus=..'"
+        )
+    opts: dict[str, str] = {}
+    for part in filter(None, (x.strip() for x in body.split(","))):
+        k, eq, v = part.partition("=")
+        if not eq or k not in ("width", "lm", "lm_weight", "word_bonus"):
+            raise OcrlabError(
+                f"decoder {spec!r}: bad option {part!r}; use width, lm, lm_weight, word_bonus"
+            )
+        opts[k] = v
+    try:
+        width = int(opts.get("width", "10"))
+        lm_weight = float(opts.get("lm_weight", "0.5"))
+        word_bonus = float(opts.get("word_bonus", "0"))
+    except ValueError as exc:
+        raise OcrlabError(f"decoder {spec!r}: {exc}") from None
+    lm_name, _, lang = opts.get("lm", "none").partition(":")
+    if lm_name == "none":
+        lm = None
+    elif lm_name == "words":
+        lm = WordFreqLM(lang or "en")
+    else:
+        raise OcrlabError(f"decoder {spec!r}: unknown lm {lm_name!r}; use none or words[:LANG]")
+
+    def decode(log_probs: torch.Tensor, lengths: torch.Tensor | None, charset: Charset):
+        return beam_search(log_probs, lengths, charset, width, lm, lm_weight, word_bonus)
+
+    decode.spec = spec  # type: ignore[attr-defined]
+    return decode

@@ -13,6 +13,7 @@ stage → Q-Former queries → ``language_projection`` → frozen causal LM loss
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ from ..charset import Charset
 from ..config import ConfigError, from_dict, to_dict
 from ..errors import OcrlabError
 from .config import OCRConfig
-from .ctc import CTCHead, Decoded, ctc_feasible, ctc_loss, greedy_decode
+from .ctc import CTCHead, Decoded, ctc_feasible, ctc_loss, greedy_decode, make_decoder
 from .encoder import Encoder, EncoderOutput
 
 FORMAT_VERSION = 1
@@ -102,6 +103,12 @@ class Recognition:
             spans=dec.spans,
             pixel_spans=[(a * stride * scale, (b + 1) * stride * scale) for a, b in dec.spans],
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _decoder(spec: str):
+    """One decoder per spec, kept: a word LM's score cache outlives a batch."""
+    return make_decoder(spec)
 
 
 class OCRModel(nn.Module):
@@ -234,9 +241,14 @@ class OCRModel(nn.Module):
     # -- inference --------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def decode(self, logits: torch.Tensor, lengths: torch.Tensor) -> list[Decoded]:
-        """Greedy CTC decoding of (B, T, C) logits."""
-        return greedy_decode(CTCHead.log_probs(logits), lengths, self.charset)
+    def decode(
+        self, logits: torch.Tensor, lengths: torch.Tensor, decoder: str | None = None
+    ) -> list[Decoded]:
+        """CTC decoding of (B, T, C) logits: greedy, or a ``decoder`` spec
+        (:func:`~ocrlab.models.ctc.make_decoder`, e.g. ``"beam"``)."""
+        if decoder in (None, "greedy"):
+            return greedy_decode(CTCHead.log_probs(logits), lengths, self.charset)
+        return _decoder(decoder)(CTCHead.log_probs(logits), lengths, self.charset)
 
     @torch.inference_mode()
     def recognize(
@@ -245,12 +257,14 @@ class OCRModel(nn.Module):
         *,
         batch_size: int = 32,
         max_width: int | None = 2048,
+        decoder: str | None = None,
     ) -> list[Recognition]:
         """Read line images (paths, bytes, PIL images or arrays) with the CTC path.
 
         Aspect ratio is kept; ``max_width`` (pixels after scaling to height 32) only squeezes
         lines longer than that (a CTC model reads any width). Batches are sorted by width so
-        little padding is computed. Returns one :class:`Recognition` per image, in order.
+        little padding is computed. ``decoder``: greedy (default) or a spec such as ``"beam"``
+        (:func:`~ocrlab.models.ctc.make_decoder`). Returns one :class:`Recognition` per image, in order.
         """
         from ..data.datasets import Sample
         from ..data.image import load_image
@@ -272,7 +286,8 @@ class OCRModel(nn.Module):
             idx = order[start : start + batch_size]
             batch = collate([Sample(tensors[i], "", f"image {i}") for i in idx])
             out = self(batch.images.to(device), batch.widths.to(device))
-            for i, dec in zip(idx, self.decode(out.ctc_logits, out.lengths), strict=True):
+            decoded = self.decode(out.ctc_logits, out.lengths, decoder)
+            for i, dec in zip(idx, decoded, strict=True):
                 scale = loaded[i].width / tensors[i].shape[-1]
                 stride = self.encoder.stages["cnn"].stride
                 results[i] = Recognition.from_decoded(dec, stride, scale)
