@@ -8,7 +8,10 @@ one run, on the same images, by ``ocrlab.bench.run_bench``.
         --data ../shared/data/iiit5k_test_cs/labels_alnum_lower.tsv --lines 1000
 
 ``--model NAME=CHECKPOINT``: a trained checkpoint, measured with the CTC engines (PyTorch,
-ONNX Runtime fp32 and int8); the first one also brings Tesseract and the LM-decoding path.
+ONNX Runtime fp32 and int8); the first one also brings the references: Tesseract, the
+LM-decoding path, and the recognizers users would pick instead, PP-OCRv4 (RapidOCR) and EasyOCR
+(``ocrlab.peers``; a peer that cannot run here is listed under ``reports.<model>.engines`` with
+the reason it was skipped).
 ``--speed-only NAME=PRESET``: a preset built with random weights. Its speed is what the trained
 model's would be (same graph, same shapes) but its accuracy would mean nothing, so it is drawn
 on the figure's "speed only" strip, never at an accuracy it does not have.
@@ -28,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CTC_ENGINES = ["torch_ctc", "onnx_ctc", "onnx_ctc_int8"]
+REFERENCE_ENGINES = ["tesseract", "lm_generate", "ppocr_v4", "easyocr"]
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-reference", action="store_true",
-                        help="skip Tesseract and the LM-decoding path")  # fmt: skip
+                        help="skip Tesseract, the LM-decoding path and the peers")  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "frontier"))
     args = parser.parse_args(argv)
     if not args.model and not args.speed_only:
@@ -73,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     for i, (name, ckpt) in enumerate(args.model):
         engines = list(CTC_ENGINES)
         if i == 0 and not args.no_reference:
-            engines += ["tesseract", "lm_generate"]
+            engines += REFERENCE_ENGINES
         print(f"== {name}: {ckpt} ({', '.join(engines)})", flush=True)
         report = run_bench(ckpt, data=args.data, engines=engines, settings=settings,
                            command=command, progress=True)  # fmt: skip
         reports[name] = report
         for p in frontier_points_from_bench(report, group=f"ocrlab {name}", name_prefix=f"{name} "):
-            if p["group"] != f"ocrlab {name}":  # Tesseract and the LM path are not this model's
+            if p["group"] != f"ocrlab {name}":  # the references are not this model's
                 p["name"] = p["name"].removeprefix(f"{name} ")
             points.append(p)
     for name, preset in args.speed_only:
@@ -111,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                         "latency_ms_b1_p50",
                         "latency_ms_b1_p95",
                         "lines",
+                        "skipped",
+                        "threads",
+                        "batch",
                     )
                 }
                 for e, v in r["engines"].items()
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
-        "machine": machine_info("torch", "onnxruntime"),
+        "machine": machine_info("torch", "onnxruntime", "rapidocr_onnxruntime", "easyocr"),
         "data": args.data,
         "lines": args.lines,
         "protocol": args.protocol,
@@ -145,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     for p in points:
         acc = "—" if p["accuracy"] is None else f"{100 * p['accuracy']:.1f}%"
         print(f"  {p['name']:<28} {p['lines_per_s_b32'] or 0:>8.1f} lines/s  accuracy {acc}")
+    for r in reports.values():
+        for engine, row in r["engines"].items():
+            if row.get("skipped"):
+                print(f"  {engine:<28} skipped: {row['skipped']}")
     return 0
 
 

@@ -23,14 +23,19 @@ Engines (:data:`ENGINES`):
 - ``lm_generate_gpt2`` (extra, full runs): the LM path with a GPT-2-small-sized LM (124M
   parameters, random weights): the cost a "real LLM" would add at inference. Timing only.
 - ``torch_ctc_bf16`` (extra, default on a GPU): ``torch_ctc`` under bf16 autocast.
+- ``ppocr_v4``, ``easyocr`` (extra, by name): the recognizers users would pick instead,
+  PP-OCRv4 through RapidOCR's ``TextRecognizer`` and EasyOCR's English recognizer, each with its
+  own preprocessing and batching (:mod:`ocrlab.peers`); skipped with the reason when the
+  package is not installed (``pip install 'ocrlab[peers]'``).
 
 On a GPU (``device="cuda"``, ``ocrlab bench --device cuda``) the PyTorch engines run there,
 timings synchronize with the device, the peak is the GPU's fp32 (no TF32) and bf16 matmul rate
-and memory is the GPU's allocated peak; ONNX and Tesseract, asked for by name, stay on the
-host CPU.
+and memory is the GPU's allocated peak; ONNX, Tesseract and the peers, asked for by name, stay
+on the host CPU.
 
 Per engine: latency at batch 1 (p50/p95 over single images), throughput in lines/s at batch 8,
-32 and 128 (median over repeats of a full pass), peak memory, and CER (``ocrlab.metrics``).
+32 and 128 (median over repeats of a full pass), peak memory, CER (``ocrlab.metrics``), how it
+used the cores (``threads``) and how it batched (``batch``).
 Machine: the fp32 matmul peak (GFLOP/s, best of several sgemm sizes) and the model's GFLOP per
 line at the data's median width, giving the achieved fraction of peak. Real time: for a frame
 budget, how many lines per frame each engine reads, and the speedup it would need for N lines.
@@ -57,6 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import peers
 from .errors import OcrlabError
 from .tesseract import TesseractPool, cli_rate, tesseract_backend
 
@@ -65,6 +71,7 @@ __all__ = [
     "EXTRA_ENGINES",
     "FRAME_LINES",
     "INT8_CER_TOLERANCE",
+    "PEER_ENGINES",
     "BenchData",
     "BenchSettings",
     "format_report",
@@ -77,7 +84,8 @@ __all__ = [
 ]
 
 ENGINES = ("torch_ctc", "onnx_ctc", "onnx_ctc_int8", "lm_generate", "tesseract")
-EXTRA_ENGINES = ("lm_generate_gpt2", "torch_ctc_bf16")
+PEER_ENGINES = tuple(peers.PEERS)  # other projects' recognizers: ppocr_v4, easyocr
+EXTRA_ENGINES = ("lm_generate_gpt2", "torch_ctc_bf16", *PEER_ENGINES)
 GPU_ENGINES = ("torch_ctc", "torch_ctc_bf16", "lm_generate")  # the default on a GPU
 GPU_MATMUL_SIZES = (2048, 4096, 8192)
 BATCH_SIZES = (8, 32, 128)
@@ -294,6 +302,7 @@ class _Engine:
 
     name = ""
     batched = True  # False: one image per call, batch size does not apply
+    batching = "width-sorted batches of N lines, right-padded to the batch's widest"
     description = ""
     notes = ""
     # how it uses the cores: instances (processes or pool workers) x threads per instance;
@@ -491,6 +500,7 @@ class _Tesseract(_Engine):
 
     name = "tesseract"
     batched = False
+    batching = "one image per call; the worker pool reads in parallel at every batch size"
 
     def __init__(self, backend: str, version: str, psm: int, instances: int) -> None:
         self.pool = TesseractPool(backend, version, psm, instances)
@@ -513,6 +523,22 @@ class _Tesseract(_Engine):
 
     def close(self) -> None:
         self.pool.close()
+
+
+class _Peer(_Engine):
+    """Another project's recognizer (:mod:`ocrlab.peers`), run as its own users run it."""
+
+    def __init__(self, name: str, threads: int) -> None:
+        self.peer = peers.open_peer(name, threads)
+        self.name, self.batched, self.threads = name, self.peer.batched, self.peer.threads
+        self.description, self.batching = self.peer.description, self.peer.batching
+        self.notes = self.peer.notes
+
+    def read(self, images, batch_size):
+        return self.peer.read(images, batch_size)
+
+    def close(self) -> None:
+        self.peer.close()
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -580,6 +606,7 @@ def _measure(
     bar.close()
     for bs in settings.batch_sizes:
         result[f"lines_per_s_b{bs}"] = rates.get(bs, rates[sizes[0]])
+    result["batch"] = {"batched": engine.batched, "sizes": list(sizes), "how": engine.batching}
     if predictions is None:  # no b32 in the settings
         predictions = engine.read(images, settings.batch_sizes[0])
 
@@ -737,8 +764,9 @@ def run_bench(
 
     ``engines``: names from :data:`ENGINES` + :data:`EXTRA_ENGINES` (default: all of
     ENGINES, plus ``lm_generate_gpt2`` in a full run; on a GPU :data:`GPU_ENGINES`, plus
-    ``lm_generate_gpt2`` in a full run). An engine that cannot run here (no Q-Former/LM, no
-    Tesseract) is reported with ``skipped``: the reason, and null numbers.
+    ``lm_generate_gpt2`` in a full run; the peers ``ppocr_v4`` and ``easyocr`` only by name).
+    An engine that cannot run here (no Q-Former/LM, no Tesseract, a peer's package missing) is
+    reported with ``skipped``: the reason, and null numbers.
     """
     from .machine import machine_info
     from .models import OCRModel
@@ -799,8 +827,8 @@ def run_bench(
 
     gflop_per_line = round(gflop["encoder"] + gflop["ctc_head"], 4)
     for name, r in results.items():
-        if name in _LM_ENGINES or name == "tesseract" or r.get("skipped"):
-            continue
+        if name in (*_LM_ENGINES, "tesseract", *PEER_ENGINES) or r.get("skipped"):
+            continue  # not this model's arithmetic
         if gpu and name.startswith("onnx_"):  # on the host CPU: the GPU's peak does not apply
             continue
         # an engine is held against the peak of the arithmetic it runs in
@@ -818,7 +846,15 @@ def run_bench(
     report = {
         "command": command or "ocrlab.bench.run_bench",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info("torch", "onnxruntime", "onnx", "transformers", "pytesseract"),
+        "machine": machine_info(
+            "torch",
+            "onnxruntime",
+            "onnx",
+            "transformers",
+            "pytesseract",
+            "rapidocr_onnxruntime",
+            "easyocr",
+        ),
         "checkpoint": str(checkpoint) if not isinstance(checkpoint, OCRModel) else "<in memory>",
         "data": {
             "spec": spec,
@@ -852,6 +888,10 @@ def run_bench(
             "throughput": "lines/s from the median of `repeats` full passes per batch size, "
             "after one warm-up batch",
             "forward_lines_per_s_b32": "the forward pass alone on pre-collated batches of 32",
+            "threads": "instances (processes or sessions) x threads per instance; total against "
+            "the machine's cores (oversubscribed when more)",
+            "batch": "the batch sizes the engine was measured at and how it batches; an "
+            "unbatched engine reads one image per call at every batch size",
             "peak_rss_mb": "peak resident memory above the level before the engine was built "
             "(/proc/self/statm sampled every 5 ms), incl. weights, sessions and activations",
             "peak_gpu_mb": "on a GPU: torch.cuda.max_memory_allocated above the level before "
@@ -902,6 +942,10 @@ def _run_engine(
     if name in _LM_ENGINES:
         images, texts = images[: settings.lm_lines], texts[: settings.lm_lines]
     psm = None
+    if name in PEER_ENGINES:
+        why = peers.unavailable(name)
+        if why is not None:
+            return _skipped(why, settings)
     if name == "tesseract":
         backend, version = tesseract_backend()
         if backend is None:
@@ -929,6 +973,8 @@ def _run_engine(
         elif name == "lm_generate_gpt2":
             tokens = max(len(t) for t in texts) + 1
             engine = _gpt2_engine(model, settings.max_width, tokens)
+        elif name in PEER_ENGINES:
+            engine = _Peer(name, threads)
         else:
             engine = _Tesseract(backend, version, psm, threads)
         setup_s = time.perf_counter() - t0

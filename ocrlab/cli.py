@@ -411,7 +411,9 @@ def _add_speed_commands(sub: argparse._SubParsersAction) -> None:
         help="speed, memory and accuracy of the CTC, ONNX, LM and Tesseract paths, real time",
         description="Every engine reads the same images in one run: latency at batch 1, "
         "lines/s at batch 8/32/128, peak memory, CER, the fp32 matmul peak, and the real-time "
-        "table. Default data: synth:n=1000,seed=11 (--quick: 200 lines, < 1 minute).",
+        "table. Default data: synth:n=1000,seed=11 (--quick: 200 lines, < 1 minute). "
+        "PP-OCRv4 (ppocr_v4) and EasyOCR (easyocr), the recognizers users pick instead, run "
+        "when named in --engines.",
     )
     be.add_argument("checkpoint")
     be.add_argument("--data", default=None, help="folder, *.lmdb, labels .tsv or synth:n=..")
@@ -421,7 +423,8 @@ def _add_speed_commands(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=[*ENGINES, *EXTRA_ENGINES],
         default=None,
-        help="default: all (lm_generate_gpt2 only in full runs)",
+        help="default: all but the extras (lm_generate_gpt2 only in full runs; "
+        "torch_ctc_bf16, ppocr_v4 and easyocr by name)",
     )
     be.add_argument("--threads", type=int, default=None, help="default: torch's thread count")
     be.add_argument(

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OcrlabError
+from ..peers import PEERS
 from .figures import _FONT, WIDTH, _escape, _go, _make_subplots, _title, _top
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ ENGINE_COLOURS = {
     "lm_generate": "#d62728",
     "tesseract": "#9467bd",
     "lm_generate_gpt2": "#8c564b",
+    "ppocr_v4": "#393b79",
+    "easyocr": "#637939",
 }
 _CYCLE = ("#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a")
 _DEFAULT_BATCH_SIZES = (8, 32, 128)
@@ -809,9 +812,10 @@ def frontier_points_from_bench(
 ) -> list[dict[str, Any]]:
     """The measured (not skipped) engines of a bench report as :func:`frontier_figure` points:
     ``name`` is ``name_prefix + engine``; ``group`` is ``group`` for the model's CTC engines
-    (torch, ONNX, int8), "LM decoding" for the LM engines and "Tesseract <major>" for Tesseract,
-    unless ``groups`` maps the engine to another. ``note`` says when an engine read fewer lines
-    than the others, its int8 flag, and a quick run."""
+    (torch, ONNX, int8), "LM decoding" for the LM engines, "Tesseract <major>" for Tesseract and
+    the peer's own name for the peers (:data:`ocrlab.peers.PEERS`), unless ``groups`` maps the
+    engine to another. ``note`` says when an engine read fewer lines than the others, its int8
+    flag, and a quick run."""
     measured, _ = _engines(report)
     groups = groups or {}
     total = report.get("data", {}).get("lines")
@@ -827,6 +831,8 @@ def frontier_points_from_bench(
         elif engine == "tesseract":
             m = re.search(r"Tesseract (\d+)", str(r.get("description", "")))
             g = f"Tesseract {m.group(1)}" if m else "Tesseract"
+        elif engine in PEERS:
+            g = PEERS[engine]
         else:
             g = group
         notes = []
