@@ -125,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name, r in reports.items()
     }
+    skipped = {
+        engine: row["skipped"]
+        for r in reports.values()
+        for engine, row in r["engines"].items()
+        if row.get("skipped")
+    }
     result = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
@@ -134,13 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": args.protocol,
         "seconds": round(time.time() - t0, 1),
         "points": points,
+        "skipped": skipped,  # engine -> why it could not run here
         "reports": summary,
     }
     (out / "frontier.json").write_text(json.dumps(result, indent=1) + "\n")
     figures = {
-        "frontier_cer": frontier_figure(points, "cer"),
-        "frontier_accuracy": frontier_figure(points, "accuracy"),
-        "frontier_latency": frontier_figure(points, "cer", x="latency_ms_b1_p50"),
+        "frontier_cer": frontier_figure(points, "cer", skipped=skipped),
+        "frontier_accuracy": frontier_figure(points, "accuracy", skipped=skipped),
+        "frontier_latency": frontier_figure(points, "cer", x="latency_ms_b1_p50", skipped=skipped),
     }
     for stem, fig in figures.items():
         save_figure(fig, out / f"{stem}.html")
@@ -152,10 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in points:
         acc = "—" if p["accuracy"] is None else f"{100 * p['accuracy']:.1f}%"
         print(f"  {p['name']:<28} {p['lines_per_s_b32'] or 0:>8.1f} lines/s  accuracy {acc}")
-    for r in reports.values():
-        for engine, row in r["engines"].items():
-            if row.get("skipped"):
-                print(f"  {engine:<28} skipped: {row['skipped']}")
+    for engine, why in skipped.items():
+        print(f"  {engine:<28} skipped: {why}")
     return 0
 
 

@@ -55,9 +55,9 @@ def _cpu_torch_note() -> str:
         return ""
     return (
         "; EasyOCR needs torchvision, and PyPI's torchvision for torch "
-        f"{torch.__version__.split('+')[0]} on Linux x86-64 is a CUDA build that does not import "
+        f"{torch.__version__.split('+')[0]} (Linux x86-64) is a CUDA build that does not import "
         f"beside this CPU-only torch {torch.__version__} ('operator torchvision::nms does not "
-        "exist'), so ocrlab's test environment leaves EasyOCR out"
+        "exist')"
     )
 
 

@@ -12,7 +12,7 @@ from test_bench import tiny_checkpoint, tiny_settings
 from ocrlab import bench, peers
 from ocrlab.bench import format_report, run_bench
 from ocrlab.data.synth import render_line
-from ocrlab.viz.speed import frontier_points_from_bench
+from ocrlab.viz.speed import frontier_figure, frontier_points_from_bench
 
 WORDS = ["hello", "world", "Station", "between", "quickly", "PRICE", "Oxford", "2024"]
 
@@ -105,6 +105,19 @@ def test_a_peer_that_cannot_run_is_skipped_with_its_reason(tmp_path, monkeypatch
     assert skipped["lines_per_s_b32"] is None and skipped["cer"] is None
     assert list(report["realtime"]["engines"]) == ["torch_ctc"]
     assert "easyocr           skipped: easyocr cannot run here (test)" in format_report(report)
+
+
+def test_the_frontier_names_the_engines_that_could_not_run():
+    points = [
+        {"name": "ppocr_v4", "group": "PP-OCRv4 (RapidOCR)", "cer": 0.01, "accuracy": 0.9,
+         "lines_per_s_b32": 45.0, "latency_ms_b1_p50": 30.0},
+    ]  # fmt: skip
+    why = "easyocr is not installed (pip install 'ocrlab[easyocr]'); " + "a long reason " * 20
+    fig = frontier_figure(points, "accuracy", skipped={"easyocr": why})
+    subtitle = fig.layout.title.subtitle.text
+    assert "skipped: easyocr (easyocr is not installed" in subtitle
+    # a reason wider than the figure is wrapped at its spaces, not drawn off the edge
+    assert max(len(line) for line in subtitle.split("<br>")) < 200
 
 
 def test_a_missing_peer_names_what_to_install(monkeypatch):

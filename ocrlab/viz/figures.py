@@ -20,6 +20,7 @@ import base64
 import io
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,8 +125,9 @@ def _wrap(text: str, chars: int) -> str:
     for part in text.split(" · "):
         if lines and len(lines[-1]) + 3 + len(part) <= chars:
             lines[-1] += " · " + part
-        else:
-            lines.append(part)
+        else:  # a part wider than a line (a skip's reason) breaks at its spaces
+            wrapped = textwrap.wrap(part, chars, break_long_words=False, break_on_hyphens=False)
+            lines.extend(wrapped or [part])
     return "<br>".join(lines)
 
 

@@ -687,6 +687,7 @@ def frontier_figure(
     metric: str = "cer",
     x: str = "lines_per_s_b32",
     *,
+    skipped: dict[str, str] | None = None,
     width: int = WIDTH,
 ) -> go.Figure:
     """Speed against error: each point a (model, engine) with ``x`` (default lines/s at batch
@@ -697,7 +698,8 @@ def frontier_figure(
     positive ``x`` cannot be placed on the log axis and are named under the title.
 
     ``points``: dicts with ``name``, ``group``, ``cer``, ``accuracy``, ``lines_per_s_b32``,
-    ``latency_ms_b1_p50`` and an optional ``note`` (shown on hover).
+    ``latency_ms_b1_p50`` and an optional ``note`` (shown on hover). ``skipped``: engines that
+    could not run, with the reason, named under the title.
     """
     go = _go()
     scale = 100.0 if metric in _PERCENT else 1.0
@@ -798,6 +800,7 @@ def frontier_figure(
         "points of one group are joined by a line",
         "speed only: measured without an accuracy (e.g. random-weight LMs)" if speed_only else "",
         f"not placed (no {x}): {', '.join(_escape(n) for n in unplaced)}" if unplaced else "",
+        _skipped_text(skipped or {}),
     )
     title = _title(f"Speed vs {metric.upper() if metric == 'cer' else metric}", sub, width=width)
     return _layout(fig, title, width, 600, legend={"title": {"text": "group"}})
