@@ -66,7 +66,13 @@ def unavailable(name: str) -> str | None:
     if name == "ppocr_v4":
         if not _installed("rapidocr_onnxruntime"):
             return "rapidocr_onnxruntime is not installed (pip install 'ocrlab[peers]')"
-        model = Path(_rapidocr_rec_config()["model_path"])
+        try:
+            model = Path(_rapidocr_rec_config()["model_path"])
+        except Exception as exc:  # e.g. opencv-python without the system's libGL
+            version = _version("rapidocr_onnxruntime")
+            return (
+                f"rapidocr_onnxruntime {version} does not import here ({type(exc).__name__}: {exc})"
+            )
         if model.name != REC_MODEL or not model.is_file():
             version = _version("rapidocr_onnxruntime")
             return f"rapidocr_onnxruntime {version} has no {REC_MODEL} (its config names {model})"
@@ -192,7 +198,7 @@ class EasyOCR:
         }
         self.description = (
             f"EasyOCR {_version('easyocr')} English recognizer (english_g2, offline weights) "
-            "through Reader.recognize on torch, CPU defaults (dynamic int8 quantization)"
+            "through Reader.recognize on torch with its CPU defaults (quantize=True)"
         )
         self.batching = (
             "one crop per Reader.recognize call (EasyOCR's CPU path reads boxes one by one "
