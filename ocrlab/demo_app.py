@@ -347,8 +347,7 @@ def read_line(
     """
     import torch
 
-    from .data.datasets import Sample
-    from .data.transforms import Collate, LineTransform
+    from .data.transforms import prepare_lines
     from .models import Recognition
 
     times: dict[str, float] = {}
@@ -357,17 +356,14 @@ def read_line(
     device = next(model.parameters()).device
     with torch.inference_mode():
         with _timed(times, "preprocess"):
-            transform = LineTransform(height=model.config.encoder.height, max_width=max_width)
-            tensor = transform(image)  # (1, 32, w)
-            batch = Collate(transform=transform)([Sample(tensor, "", "line")])
+            line = prepare_lines([image], height=model.config.encoder.height, max_width=max_width)
+            ((_, batch),) = line.batches()
             images, widths = batch.images.to(device), batch.widths.to(device)  # (1, 1, 32, W), (1,)
         with _timed(times, "encoder + CTC"):
             out = model(images, widths)
         with _timed(times, "decode"):
             dec = model.decode(out.ctc_logits, out.lengths, decoder)[0]
-            scale = image.width / tensor.shape[-1]
-            stride = model.encoder.stages["cnn"].stride
-            recognition = Recognition.from_decoded(dec, stride, scale)
+            recognition = Recognition.from_decoded(dec, model.encoder.output_stride, line.scale(0))
     qa = None
     if attention:
         if model.qformer is None:

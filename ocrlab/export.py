@@ -293,7 +293,7 @@ def _metadata(model: nn.Module) -> dict[str, str]:
         "charset": json.dumps(model.charset.to_dict(), ensure_ascii=False),
         "encoder": json.dumps(asdict(enc.config)),
         "height": str(enc.config.height),
-        "stride": str(enc.stages["cnn"].stride),
+        "stride": str(enc.output_stride),
         "num_classes": str(len(model.charset)),
         "quantization": "none",
     }
@@ -687,22 +687,16 @@ class OnnxRecognizer:
         """Read line images (paths, bytes, PIL images or arrays) -> one
         :class:`~ocrlab.models.Recognition` per image, in order, exactly as
         :meth:`OCRModel.recognize` (width-sorted batches, same pixel spans)."""
-        from .data.datasets import Sample
-        from .data.image import load_image
-        from .data.transforms import Collate, LineTransform
+        from .data.transforms import prepare_lines
         from .models.model import Recognition
 
-        transform = LineTransform(height=self.height, max_width=max_width)
-        collate = Collate(transform=transform)
-        loaded = [load_image(img, name=f"image {i}") for i, img in enumerate(images)]
-        tensors = [transform(img) for img in loaded]
-        order = sorted(range(len(tensors)), key=lambda i: tensors[i].shape[-1])
-        results: list[Any] = [None] * len(tensors)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = collate([Sample(tensors[i], "", f"image {i}") for i in idx])
+        lines = prepare_lines(
+            images, height=self.height, max_width=max_width, batch_size=batch_size
+        )
+        results: list[Any] = [None] * len(lines)
+        for idx, batch in lines.batches():
             logits, lengths = self.run(batch.images.numpy(), batch.widths.numpy())
             for i, dec in zip(idx, self.decode(logits, lengths), strict=True):
-                scale = loaded[i].width / tensors[i].shape[-1]
+                scale = lines.scale(i)
                 results[i] = Recognition.from_decoded(dec, self.stride, scale)
         return results

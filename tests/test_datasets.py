@@ -19,7 +19,7 @@ from ocrlab.data.datasets import (
     concat,
     open_dataset,
 )
-from ocrlab.data.transforms import Batch, Collate, LineTransform, collate
+from ocrlab.data.transforms import Batch, Collate, LineTransform, collate, prepare_lines
 from ocrlab.errors import CharsetError, DataError, SkipSample
 
 if importlib.util.find_spec("ocrlab.charset") is not None:
@@ -210,6 +210,28 @@ def test_line_transform_accepts_any_mode_and_arrays():
     rgba = Image.new("RGBA", (64, 32), (0, 0, 0, 0))
     assert t(rgba).min() == pytest.approx(1.0)  # transparent -> white
     assert t(np.zeros((32, 8), np.uint8)).shape == (1, 32, 8)
+
+
+def test_prepare_lines_sorts_by_width_and_maps_back(tmp_path):
+    widths = [90, 30, 200, 60, 120]
+    images = [Image.new("RGB", (w, 16), "white") for w in widths]
+    path = tmp_path / "line.png"
+    images[3].save(path)
+    images[3] = path  # a path is read from disk like the others
+    lines = prepare_lines(images, height=32, max_width=300, batch_size=2)
+    assert len(lines) == 5 and lines.originals[3].size == (60, 16)
+    got = [(idx, tuple(b.widths.tolist())) for idx, b in lines.batches()]
+    assert got == [([1, 3], (60, 120)), ([0, 4], (180, 240)), ([2], (300,))]
+    assert [idx for idx, _ in lines.batches(sort=False)] == [[0, 1], [2, 3], [4]]
+    assert lines.scale(0) == pytest.approx(0.5) and lines.scale(2) == pytest.approx(200 / 300)
+    batch = next(lines.batches())[1]
+    assert batch.images.shape == (2, 1, 32, 120)
+    assert torch.equal(batch.images[0, :, :, :60], lines.tensors[1])
+    (tmp_path / "broken.png").write_text("no image")
+    with pytest.raises(DataError, match=r"broken\.png"):
+        prepare_lines([tmp_path / "broken.png"])
+    with pytest.raises(DataError, match="image 1"):
+        prepare_lines([images[0], b"not an image"])
 
 
 def test_line_transform_width_rules():

@@ -28,6 +28,7 @@ def test_shapes_for_several_widths(context: str, W: int) -> None:
         assert out.stages[name].shape == (2, W // info.stride, info.channels), name
         assert out.stage_masks[name].shape == (2, W // info.stride)
     assert torch.equal(out.features, out.stages[list(enc.stages)[-1]])
+    assert W // enc.output_stride == out.features.shape[1]
 
 
 def test_stage_strides_and_channels() -> None:

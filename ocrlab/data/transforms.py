@@ -1,5 +1,9 @@
 """From a line image to the model's input tensor, and from samples to a padded CTC batch.
 
+:func:`prepare_lines` is the one way every reader (``OCRModel.recognize``, the ONNX recognizer,
+the app, the attention and attribution views) turns images into width-sorted padded batches
+and maps what it reads back to the input order and the original pixels.
+
 Layout (DESIGN.md): a grayscale line of height 32, aspect kept, width capped at 512 for training;
 a batch is right-padded to its widest line rounded up to a multiple of 4 (the encoder's stride),
 and keeps every line's true width so the model can ignore the padding.
@@ -8,7 +12,8 @@ and keeps every line's true width so the model can ignore the padding.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -17,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError, SkipSample
+from .datasets import Sample
 from .image import load_image
 
 
@@ -215,3 +221,59 @@ def collate(
     """Functional form of :class:`Collate` (use the class with ``DataLoader(num_workers>0)``,
     or ``functools.partial`` of this)."""
     return Collate(charset, policy, transform=transform or LineTransform())(samples)
+
+
+@dataclass
+class PreparedLines:
+    """Line images made ready for a reader by :func:`prepare_lines`.
+
+    ``originals[i]``: the decoded image ``i`` (PIL RGB, its original size); ``tensors[i]``: its
+    (1, H, w) model input. :meth:`batches` yields width-sorted padded batches with the input
+    indices they hold; :meth:`scale` maps model-input pixels back to the original's.
+    """
+
+    originals: list[Image.Image]
+    tensors: list[torch.Tensor]
+    transform: LineTransform
+    batch_size: int
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def scale(self, i: int) -> float:
+        """Original pixels per model-input pixel of line ``i`` (horizontally)."""
+        return self.originals[i].width / self.tensors[i].shape[-1]
+
+    def batches(self, *, sort: bool = True) -> Iterator[tuple[list[int], Batch]]:
+        """``(input indices, Batch)`` of at most ``batch_size`` lines; sorted by width (the
+        least padding computed) unless ``sort=False`` (input order)."""
+        order = list(range(len(self)))
+        if sort:
+            order.sort(key=lambda i: self.tensors[i].shape[-1])
+        collate = Collate(transform=self.transform)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield idx, collate([Sample(self.tensors[i], "", f"image {i}") for i in idx])
+
+
+def prepare_lines(
+    images: Sequence[Any],
+    *,
+    height: int = 32,
+    max_width: int | None = 2048,
+    batch_size: int = 32,
+) -> PreparedLines:
+    """Decode ``images`` (paths, bytes, PIL images or arrays) and resize them for a reader.
+
+    The aspect ratio is kept; ``max_width`` (pixels after scaling to ``height``) only squeezes
+    longer lines (a CTC model reads any width). A file that cannot be read raises a
+    :class:`~ocrlab.errors.DataError` naming it (a path by its path, others as ``image i``).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    transform = LineTransform(height=height, max_width=max_width)
+    originals = [
+        load_image(img, name=str(img) if isinstance(img, (str, os.PathLike)) else f"image {i}")
+        for i, img in enumerate(images)
+    ]
+    return PreparedLines(originals, [transform(im) for im in originals], transform, batch_size)

@@ -269,6 +269,11 @@ class Encoder(nn.Module):
     def d_model(self) -> int:
         return self.config.d_model
 
+    @property
+    def output_stride(self) -> int:
+        """Input pixels per position of the last stage: what one CTC frame covers."""
+        return self.stages[next(reversed(self.stages))].stride
+
     def positions_to_pixels(self, stage: str, T: int) -> torch.Tensor:
         """(T,) float: the x-centre, in input pixels, of each position of ``stage``."""
         if stage not in self.stages:

@@ -266,31 +266,22 @@ class OCRModel(nn.Module):
         little padding is computed. ``decoder``: greedy (default) or a spec such as ``"beam"``
         (:func:`~ocrlab.models.ctc.make_decoder`). Returns one :class:`Recognition` per image, in order.
         """
-        from ..data.datasets import Sample
-        from ..data.image import load_image
-        from ..data.transforms import Collate, LineTransform
+        from ..data.transforms import prepare_lines
 
         was_training = self.training
         self.eval()
-        transform = LineTransform(height=self.config.encoder.height, max_width=max_width)
-        collate = Collate(transform=transform)
+        lines = prepare_lines(
+            images, height=self.config.encoder.height, max_width=max_width, batch_size=batch_size
+        )
         device = next(self.parameters()).device
-        loaded = [
-            load_image(img, name=str(img) if isinstance(img, (str, Path)) else f"image {i}")
-            for i, img in enumerate(images)
-        ]
-        tensors = [transform(img) for img in loaded]
-        order = sorted(range(len(tensors)), key=lambda i: tensors[i].shape[-1])
-        results: list[Recognition | None] = [None] * len(tensors)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = collate([Sample(tensors[i], "", f"image {i}") for i in idx])
+        results: list[Recognition | None] = [None] * len(lines)
+        for idx, batch in lines.batches():
             out = self(batch.images.to(device), batch.widths.to(device))
             decoded = self.decode(out.ctc_logits, out.lengths, decoder)
             for i, dec in zip(idx, decoded, strict=True):
-                scale = loaded[i].width / tensors[i].shape[-1]
-                stride = self.encoder.stages["cnn"].stride
-                results[i] = Recognition.from_decoded(dec, stride, scale)
+                results[i] = Recognition.from_decoded(
+                    dec, self.encoder.output_stride, lines.scale(i)
+                )
         self.train(was_training)
         return results  # type: ignore[return-value]
 

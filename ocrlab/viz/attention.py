@@ -519,9 +519,7 @@ def query_attention_batch(
     """:func:`query_attention` for many lines, ``batch_size`` at a time (right-padded batches;
     the padding changes nothing in the maps of the real positions). One result per image, in
     order."""
-    from ..data.datasets import Sample
-    from ..data.image import load_image
-    from ..data.transforms import Collate, LineTransform
+    from ..data.transforms import prepare_lines
     from ..models import Recognition
 
     if model.qformer is None:
@@ -533,21 +531,18 @@ def query_attention_batch(
         raise AttentionError(f"batch_size must be >= 1, got {batch_size}")
     stage = model.config.qformer.source_stage
     stride = model.encoder.stages[stage].stride
-    ctc_stride = model.encoder.stages[next(reversed(model.encoder.stages))].stride
+    ctc_stride = model.encoder.output_stride
     cross_layers = tuple(model.qformer.cross_layers)
-    transform = LineTransform(height=model.config.encoder.height, max_width=max_width)
-    collate = Collate(transform=transform)
     device = next(model.parameters()).device
-    loaded = [load_image(img, name=f"image {i}") for i, img in enumerate(images)]
-    tensors = [transform(img) for img in loaded]  # each (1, 32, w)
+    lines = prepare_lines(
+        images, height=model.config.encoder.height, max_width=max_width, batch_size=batch_size
+    )
 
     was_training = model.training
     model.eval()
-    results: list[QueryAttention] = []
+    results: list[QueryAttention | None] = [None] * len(lines)
     try:
-        for start in range(0, len(tensors), batch_size):
-            idx = list(range(start, min(start + batch_size, len(tensors))))
-            batch = collate([Sample(tensors[i], "", f"image {i}") for i in idx])
+        for idx, batch in lines.batches():
             out = model(
                 batch.images.to(device),  # (B, 1, 32, W)
                 batch.widths.to(device),  # (B,)
@@ -559,24 +554,22 @@ def query_attention_batch(
             cross = torch.stack(out.cross_attentions, 1).float().cpu()  # (B, Lc, H, Q, T_s)
             selfs = torch.stack(out.self_attentions, 1).float().cpu()  # (B, L, H, Q, Q)
             for j, (i, dec) in enumerate(zip(idx, decoded, strict=True)):
-                scale = loaded[i].width / tensors[i].shape[-1]
+                scale = lines.scale(i)
                 P = int(real[j])
                 recognition = Recognition.from_decoded(dec, ctc_stride, scale)
-                results.append(
-                    QueryAttention(
-                        maps=cross[j, ..., :P].contiguous(),  # (Lc, H, Q, P)
-                        self_maps=selfs[j].contiguous(),  # (L, H, Q, Q)
-                        recognition=recognition,
-                        stage=stage,
-                        stride=stride,
-                        ctc_stride=ctc_stride,
-                        centers_px=model.encoder.positions_to_pixels(stage, P) * scale,  # (P,)
-                        scale=scale,
-                        image=tensors[i],
-                        original=loaded[i],
-                        cross_layers=cross_layers,
-                    )
+                results[i] = QueryAttention(
+                    maps=cross[j, ..., :P].contiguous(),  # (Lc, H, Q, P)
+                    self_maps=selfs[j].contiguous(),  # (L, H, Q, Q)
+                    recognition=recognition,
+                    stage=stage,
+                    stride=stride,
+                    ctc_stride=ctc_stride,
+                    centers_px=model.encoder.positions_to_pixels(stage, P) * scale,  # (P,)
+                    scale=scale,
+                    image=lines.tensors[i],
+                    original=lines.originals[i],
+                    cross_layers=cross_layers,
                 )
     finally:
         model.train(was_training)
-    return results
+    return results  # type: ignore[return-value]

@@ -143,32 +143,29 @@ class _Line:
 
 def _prepare(model: OCRModel, image: Any, max_width: int | None) -> _Line:
     """Load, resize, pad and read ``image`` exactly as ``OCRModel.recognize`` does."""
-    from ..data.datasets import Sample
-    from ..data.image import load_image
-    from ..data.transforms import Collate, LineTransform
+    from ..data.transforms import prepare_lines
 
     path = str(image) if isinstance(image, (str, os.PathLike)) else None
-    original = load_image(image, name=path)
-    transform = LineTransform(height=model.config.encoder.height, max_width=max_width)
-    batch = Collate(transform=transform)([Sample(transform(original), "", path or "image")])
+    line = prepare_lines([image], height=model.config.encoder.height, max_width=max_width)
+    ((_, batch),) = line.batches()
     device = next(model.parameters()).device
     images = batch.images.to(device)  # (1, 1, H_in, W_pad)
     w = int(batch.widths[0])
     with torch.no_grad():
         out = model(images, batch.widths.to(device), compute_lm=False)
     decoded = model.decode(out.ctc_logits, out.lengths)[0]
-    last = next(reversed(model.encoder.stages))  # the stage the CTC head reads
+    original = line.originals[0]
     return _Line(
         name=path or "this image",
         original=original,
         images=images,
         width=w,
-        pad_value=transform.pad_value,
+        pad_value=line.transform.pad_value,
         scale=(original.width / w, original.height / images.shape[2]),
         text=decoded.text,
         ids=list(decoded.ids),
         spans=list(decoded.spans),
-        frame_stride=model.encoder.stages[last].stride,
+        frame_stride=model.encoder.output_stride,
     )
 
 
