@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrlab.data.synth import _noise_bank, _paper_bank, _photo_bank
+from ocrlab.data.synth import _natural_bank, _noise_bank, _paper_bank, _photo_bank
 from ocrlab.data.synth_io import synth_dataset
 from ocrlab.machine import machine_info
 
@@ -37,7 +37,8 @@ def main() -> None:
     dataset.render(0)  # builds the text sources and the renderer
     renderer = dataset.renderer
     cfg = renderer.config
-    _paper_bank(cfg.texture_seed), _photo_bank(cfg.texture_seed), _noise_bank(cfg.texture_seed)
+    for bank in (_paper_bank, _photo_bank, _noise_bank, _natural_bank):
+        bank(cfg.texture_seed)
     setup_s = time.perf_counter() - t0
 
     times = np.empty(args.n)

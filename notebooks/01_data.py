@@ -100,7 +100,10 @@ display(contact_sheet(items, cols=2, title="looks x crops (seed 3, no degradatio
 off = {f: 0.0 for f in vars(Degradations()) if f.startswith("p_")}
 items = []
 for name in sorted(off):
-    only = Degradations(**{**off, name: 1.0})
+    forced = {name: 1.0}
+    if name == "p_lowres_jpeg":  # JPEG while small: it needs the small image
+        forced["p_lowres"] = 1.0
+    only = Degradations(**{**off, **forced})
     renderer = Renderer(SynthConfig.preset("degraded", degrade=only))
     result = renderer.render("The quick brown fox 42", 5, look="document", crop="line")
     items.append((result.image, name.removeprefix("p_")))

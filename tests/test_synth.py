@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ocrlab.data.synth import (
     render_line,
     synth_sample,
 )
+from ocrlab.data.textures import SURFACES, natural_textures
 from ocrlab.errors import DataError
 
 NO_DEGRADE = Degradations.preset("none")
@@ -140,6 +142,7 @@ def test_scene_effects_all_on() -> None:
         ("p_lowres", "lowres"),
         ("p_lines", "lines"),
         ("p_occlusion", "occlusion"),
+        ("p_low_contrast", "contrast"),
         ("p_rotate", None),
         ("p_shear", None),
         ("p_perspective", None),
@@ -203,8 +206,8 @@ def test_char_boxes_monotonic_inside_and_exact(renderer: Renderer) -> None:
     dark = _luma(r.image) < 128
     cols = dark.any(0)
     for ch, (x0, x1) in zip(text, r.char_boxes, strict=True):
-        if not ch.isspace():
-            assert cols[x0:x1].mean() > 0.5, (ch, x0, x1)
+        if not ch.isspace():  # (a light face's "i" is a 3 px stem in a 6 px advance)
+            assert cols[x0:x1].mean() >= 0.4, (ch, x0, x1)
     # nearly all ink lies inside the boxes (side bearings may overhang a pixel or two)
     first, last = r.char_boxes[0][0], r.char_boxes[-1][1]
     assert cols[: max(0, first - 3)].sum() == 0 and cols[last + 3 :].sum() == 0
@@ -225,7 +228,7 @@ def test_word_crop_is_tight(renderer: Renderer) -> None:
         ys, xs = np.nonzero(dark)
         h, w = dark.shape
         size = r.params["size"]
-        slack = 0.1 * size + 2
+        slack = 0.1 * size + 3  # + the faint anti-aliased edge of a light oblique face
         assert xs.min() <= slack and w - 1 - xs.max() <= slack
         assert ys.min() <= slack and h - 1 - ys.max() <= slack
 
@@ -312,3 +315,236 @@ def test_font_filter_keeps_tagged_fonts() -> None:
     r = Renderer(SynthConfig(font_filter=("mono",)))
     assert all("mono" in f.tags for f in r.fonts)
     assert "mono" in r.render("code = 1", seed=0).font.tags
+
+
+# ------------------------------------------------------------ effects closer to real scenes
+
+_PLAIN = {  # clean preset, every stylistic scene effect off, so one effect shows alone
+    "p_outline": 0.0,
+    "p_shadow": 0.0,
+    "p_emboss": 0.0,
+    "p_fill_gradient": 0.0,
+    "p_bold": 0.0,
+    "p_condensed": 0.0,
+    "p_spacing": 0.0,
+    "p_kerning": 0.0,
+    "p_ligatures": 0.0,
+    "p_word_spacing": 0.0,
+    "p_curve": 0.0,
+}
+
+
+def _plain(**overrides: object) -> Renderer:
+    return Renderer(SynthConfig.preset("clean", **{**_PLAIN, **overrides}))
+
+
+def _components(ink: np.ndarray) -> list[np.ndarray]:
+    """4-connected components of a boolean mask, each an (k, 2) array of (y, x)."""
+    seen = np.zeros_like(ink)
+    out = []
+    for y0, x0 in zip(*np.nonzero(ink), strict=True):
+        if seen[y0, x0]:
+            continue
+        stack, pix = [(y0, x0)], []
+        seen[y0, x0] = True
+        while stack:
+            y, x = stack.pop()
+            pix.append((y, x))
+            for v, u in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+                if 0 <= v < ink.shape[0] and 0 <= u < ink.shape[1] and ink[v, u] and not seen[v, u]:
+                    seen[v, u] = True
+                    stack.append((v, u))
+        out.append(np.asarray(pix, np.float64))
+    return out
+
+
+def test_curved_word_glyph_centres_lie_on_an_arc() -> None:
+    """Nine identical glyphs on a curve: their ink centroids, measured from the pixels, lie on
+    one circle around the centre the renderer reports, evenly spaced along it, and each char
+    box is centred on its glyph."""
+    text = "I" * 9
+    r = _plain(p_scene=1.0, p_curve=1.0, curve_deg=(70.0, 70.0))
+    signs = set()
+    for seed in range(6):
+        res = r.render(
+            text, seed, font="DejaVu Sans", size=40, spacing=0.5, crop="word", background="flat"
+        )
+        assert res.geometric and "curve" in res.params
+        curve = res.params["curve"]
+        lum = _luma(res.image)
+        ink = np.abs(lum - np.median(lum)) > 0.5 * abs(_lum_of(res.params["fill"]) - np.median(lum))
+        blobs = [b for b in _components(ink) if len(b) > 20]
+        assert len(blobs) == len(text)
+        cy, cx = np.array([b.mean(0) for b in blobs]).T
+        order = np.argsort(cx)
+        cx, cy = cx[order], cy[order]
+        ox, oy = curve["centre"]
+        dist = np.hypot(cx - ox, cy - oy)
+        assert dist.std() < 1.0, dist  # one circle, concentric with the mid-line's
+        assert abs(dist.mean() - curve["radius"]) < 0.5 * 40  # a glyph centre is near mid-line
+        ang = np.arctan2(cx - ox, np.abs(cy - oy))
+        steps = np.diff(ang)
+        assert np.all(steps > 0) and steps.std() < 0.1 * steps.mean()  # evenly spaced
+        signs.add(np.sign(oy - cy.mean()))  # centre below (arched) or above (sagging)
+        box_mid = np.array([(a + b) / 2 for a, b in res.char_boxes])
+        assert np.abs(box_mid - cx).max() < 2.5
+        _check_boxes(res)
+    assert signs == {-1.0, 1.0}
+
+
+def _lum_of(rgb: tuple[int, int, int]) -> float:
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
+def test_straight_text_is_not_curved() -> None:
+    res = _plain(p_scene=1.0).render("Straight", 0, crop="word")
+    assert "curve" not in res.params and not res.geometric
+
+
+def test_long_curved_lines_bow_at_most_curve_max_sag() -> None:
+    r = _plain(p_scene=1.0, p_curve=1.0, curve_deg=(120.0, 120.0), curve_max_sag=1.0)
+    res = r.render("a long line of scene text along a gentle arc", 1, size=30, crop="line")
+    curve = res.params["curve"]
+    radius, angle = curve["radius"], math.radians(abs(curve["angle_deg"]))
+    assert radius * (1 - math.cos(angle / 2)) <= 1.05 * 30  # the sag, in px
+    assert res.image.height < 4 * 30
+
+
+def test_natural_textures_are_deterministic_and_varied() -> None:
+    a = natural_textures(3, 64, 256)
+    assert len(a) == 2 * len(SURFACES)
+    assert all(t.shape == (64, 256, 3) and t.dtype == np.uint8 for t in a)
+    b = natural_textures(3, 64, 256)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], natural_textures(4, 64, 256)[0])
+    for tex in a:  # structure at several scales, not flat colour or white noise
+        lum = tex.astype(np.float32).mean(2)
+        assert lum.std() > 4
+        lum -= lum.mean()
+        # neighbouring pixels correlate, as in photographs (white noise would give 0)
+        assert (lum[:, 1:] * lum[:, :-1]).mean() / lum.var() > 0.4
+    means = np.array([t.reshape(-1, 3).mean(0) for t in a])
+    assert np.ptp(means, axis=0).max() > 60  # surfaces differ in colour
+
+
+def test_texture_background_is_drawn_from_the_natural_bank() -> None:
+    r = _plain(p_scene=1.0, scene_backgrounds={"texture": 1.0})
+    res = r.render("Brick wall", 4, crop="line")
+    assert res.params["background"] == "texture"
+    lum = _luma(res.image)
+    assert lum.std() > 10
+
+
+def test_low_contrast_shrinks_the_range_by_its_factor() -> None:
+    r = _plain(p_scene=0.0)
+    clean = r.render("Faded print", 2, crop="line", background="flat")
+    deg = replace(NO_DEGRADE, p_low_contrast=1.0, contrast_range=(0.4, 0.4))
+    faded = r.render("Faded print", 2, crop="line", background="flat", degrade=deg)
+    assert "contrast=0.40" in faded.params["degradations"]
+    spread = lambda x: np.percentile(x, 99.5) - np.percentile(x, 0.5)  # noqa: E731
+    ratio = spread(_luma(faded.image)) / spread(_luma(clean.image))
+    assert 0.35 < ratio < 0.45
+
+
+def test_lowres_jpeg_compresses_the_small_image() -> None:
+    r = _plain(p_scene=1.0)
+    small = replace(NO_DEGRADE, p_lowres=1.0, lowres_scale=(0.5, 0.5))
+    plain = r.render("Shop sign", 3, size=36, degrade=small)
+    jpeg = r.render(
+        "Shop sign", 3, size=36, degrade=replace(small, p_lowres_jpeg=1.0, jpeg_quality=(15, 15))
+    )
+    assert "lowres_jpeg=15" in jpeg.params["degradations"]
+    assert plain.image.size == jpeg.image.size
+    assert np.abs(_luma(plain.image) - _luma(jpeg.image)).mean() > 0.5
+    # never below a 9 px em, however small lowres_scale is
+    tiny = r.render("Shop sign", 3, size=24, degrade=replace(small, lowres_scale=(0.1, 0.1)))
+    assert "lowres=0.38" in tiny.params["degradations"]
+
+
+def test_kerning_moves_letters_by_the_fonts_own_pair_values(dejavu: Font) -> None:
+    from PIL import ImageFont
+
+    text, size = "AVAVAV To Wa", 40
+    off = _plain().render(text, 1, font=dejavu, size=size, crop="line", background="flat")
+    on = _plain(p_kerning=1.0).render(
+        text, 1, font=dejavu, size=size, crop="line", background="flat"
+    )
+    assert on.params["kerning"] and not off.params["kerning"]
+    width = lambda r: r.char_boxes[-1][1] - r.char_boxes[0][0]  # noqa: E731
+    shaped = ImageFont.truetype(str(dejavu.path), size, layout_engine=ImageFont.Layout.RAQM)
+    expected = shaped.getlength(text, features=["-kern"]) - shaped.getlength(text)
+    assert expected > 5  # DejaVu kerns A-V and T-o
+    assert abs((width(off) - width(on)) - expected) <= 2
+    _check_boxes(on)
+
+
+def test_ligatures_draw_the_fonts_ligature_glyphs_and_keep_the_label(dejavu: Font) -> None:
+    text = "office fluffy waffle"
+    drawn = "o\ufb03ce \ufb02u\ufb00y wa\ufb04e"  # what a typesetter puts on the page
+    kw = {"font": dejavu, "size": 34, "crop": "line", "background": "flat", "spacing": 0.0}
+    lig = _plain(p_ligatures=1.0).render(text, 5, **kw)
+    ref = _plain().render(drawn, 5, **kw)
+    plain = _plain().render(text, 5, **kw)
+    assert lig.text == text and lig.params["ligatures"]
+    assert lig.image.tobytes() == ref.image.tobytes()
+    assert lig.image.tobytes() != plain.image.tobytes()
+    assert len(lig.char_boxes) == len(text)
+    _check_boxes(lig)
+    # letter-spaced text is set without ligatures, as typesetters do
+    spaced = _plain(p_ligatures=1.0).render(text, 5, **{**kw, "spacing": 0.1})
+    assert not spaced.params["ligatures"]
+
+
+def test_word_spacing_widens_only_the_gaps(dejavu: Font) -> None:
+    text = "one two three"
+    kw = {"font": dejavu, "size": 30, "crop": "line", "background": "flat"}
+    a = _plain().render(text, 7, **kw)
+    b = _plain(p_word_spacing=1.0, word_spacing_range=(2.5, 2.5)).render(text, 7, **kw)
+    assert b.params["word_space"] == 2.5
+    for ch, (x0, x1), (y0, y1) in zip(text, a.char_boxes, b.char_boxes, strict=True):
+        if ch == " ":
+            assert abs((y1 - y0) - 2.5 * (x1 - x0)) <= 1.5
+        else:
+            assert abs((y1 - y0) - (x1 - x0)) <= 1
+
+
+def _caps_font(dejavu: Font, path: Path) -> Path:
+    """DejaVu Sans with a..z mapped to the capitals' glyphs: an all-caps face."""
+    from fontTools.ttLib import TTFont
+
+    tt = TTFont(str(dejavu.path))
+    for table in tt["cmap"].tables:
+        if table.isUnicode():
+            for cp in range(ord("a"), ord("z") + 1):
+                table.cmap[cp] = table.cmap[cp - 32]
+    tt["name"].setName("Capsy", 1, 3, 1, 0x409)
+    tt["name"].setName("Capsy", 16, 3, 1, 0x409)
+    tt.save(str(path))
+    return path
+
+
+def test_caps_faces_render_no_lowercase(dejavu: Font, tmp_path: Path) -> None:
+    caps = font_from_file(_caps_font(dejavu, tmp_path / "Capsy.ttf"))
+    assert "caps" in caps.tags and "caps" not in dejavu.tags
+    assert caps.supports("EXIT 24") and not caps.supports("Exit")
+    assert caps.missing("Exit") == ["i", "t", "x"]
+    r = Renderer(SynthConfig.preset("clean"), fonts=[dejavu, caps])
+    assert {r.render("Exit", s).font.family for s in range(12)} == {"DejaVu Sans"}
+    assert "Capsy" in {r.render("EXIT", s).font.family for s in range(12)}
+    with pytest.raises(DataError, match="no glyph"):
+        r.render("Exit", 0, font=caps)
+
+
+def test_handwriting_faces_are_tagged_and_rare_in_print() -> None:
+    fonts = find_fonts()
+    by_family = {f.family: f for f in fonts}
+    assert "handwriting" in by_family["Z003"].tags  # URW's chancery, in fonts-urw-base35
+    assert "handwriting" not in by_family["DejaVu Sans"].tags
+    r = Renderer(SynthConfig.preset("clean"), fonts=fonts)
+    from ocrlab.data.synth import _Draws
+
+    d = _Draws(np.random.default_rng(0))
+    doc = [r.pick_font("Handwriting", "document", d) for _ in range(400)]
+    scene = [r.pick_font("Handwriting", "scene", d) for _ in range(400)]
+    share = lambda picks: np.mean(["handwriting" in f.tags for f in picks])  # noqa: E731
+    assert share(doc) < 0.03 < share(scene)

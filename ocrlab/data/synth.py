@@ -5,8 +5,12 @@ The renderer is PIL + numpy only and built for throughput (>= 500 lines/s per pr
 - text is laid out glyph by glyph from a cache of glyph masks, which gives exact per-character
   boxes, free letter spacing, and no per-line FreeType call once the cache is warm;
 - every geometric change (rotation, shear, perspective) is one homography applied once to the
-  single-channel ink mask, cropped straight into the output window;
-- backgrounds are random windows of texture banks generated once per process;
+  single-channel ink mask, cropped straight into the output window; a curved baseline is one
+  piecewise-bilinear mesh warp of the same mask before it;
+- kerning and ligatures come from the font itself (HarfBuzz via Pillow's Raqm layout, asked once
+  per letter pair and cached), so the glyph-by-glyph layout keeps its speed and exact boxes;
+- backgrounds are random windows of texture banks generated once per process (procedural
+  natural surfaces in ``ocrlab.data.textures``);
 - the document look is composed in grayscale and tinted to colour with one lookup table.
 
 Determinism: ``Renderer.render(text, seed)`` draws every choice from
@@ -27,14 +31,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
 
 from ocrlab.data.fonts import Font, find_fonts, font_from_file
+from ocrlab.data.textures import natural_textures
 from ocrlab.errors import DataError
 
 LOOKS = ("document", "scene")
 CROPS = ("line", "word", "mixed")
-BACKGROUNDS = ("flat", "gradient", "noise", "paper", "photo")
+BACKGROUNDS = ("flat", "gradient", "noise", "paper", "photo", "texture")
 
 # Texture banks: random windows of these are the backgrounds. Lines wider than the bank are
 # stretched, which is invisible on low-frequency textures.
@@ -52,8 +57,12 @@ class Degradations:
     Units: ``blur_sigma`` px (Gaussian std); ``noise_sigma`` grey levels (0-255);
     ``jpeg_quality`` PIL quality; ``rotate_deg`` max |angle| in degrees; ``shear`` max |tan| of
     the slant; ``perspective`` max corner displacement as a fraction of the text height;
-    ``lowres_scale`` the downscale factor before scaling back up; ``occlusion_frac`` the share
-    of the width (side occluders) or height (top/bottom bands) that is covered.
+    ``lowres_scale`` the downscale factor before scaling back up (never below a 9 px em, where
+    no reader could tell the letters apart); ``p_lowres_jpeg`` the chance
+    that a low-resolution image is JPEG-compressed while small (a small camera crop blown up:
+    8 x 8 blocks become 8/scale px); ``occlusion_frac`` the share of the width (side occluders)
+    or height (top/bottom bands) that is covered; ``contrast_range`` the factor the whole
+    image's contrast is multiplied by (haze, glare, faded print), around a random brightness.
     """
 
     p_blur: float = 0.25
@@ -70,17 +79,39 @@ class Degradations:
     perspective: float = 0.15
     p_lowres: float = 0.15
     lowres_scale: tuple[float, float] = (0.4, 0.8)
+    p_lowres_jpeg: float = 0.3
     p_lines: float = 0.1
     p_occlusion: float = 0.05
     occlusion_frac: tuple[float, float] = (0.05, 0.2)
+    p_low_contrast: float = 0.05
+    contrast_range: tuple[float, float] = (0.3, 0.6)
 
     @classmethod
     def preset(cls, name: str) -> Degradations:
-        """``"none"``/``"clean"`` (all off), ``"default"``, or ``"degraded"`` (heavy)."""
+        """``"none"``/``"clean"`` (all off), ``"default"``, ``"scene"`` (camera words: stronger
+        rotation and perspective, small blurry JPEG crops, occlusion, low contrast), or
+        ``"degraded"`` (heavy)."""
         if name in ("none", "clean"):
             return cls(**{f.name: 0.0 for f in fields(cls) if f.name.startswith("p_")})
         if name == "default":
             return cls()
+        if name == "scene":
+            # incidental scene words (ICDAR 2015 style) are tilted, seen at an angle, small
+            # and compressed far more often than printed lines
+            return cls(
+                p_blur=0.3,
+                p_rotate=0.35,
+                rotate_deg=10.0,
+                p_shear=0.2,
+                shear=0.3,
+                p_perspective=0.3,
+                perspective=0.3,
+                p_lowres=0.3,
+                lowres_scale=(0.35, 0.8),
+                p_lowres_jpeg=0.5,
+                p_occlusion=0.12,
+                p_low_contrast=0.15,
+            )
         if name == "degraded":
             return cls(
                 p_blur=0.6,
@@ -97,11 +128,16 @@ class Degradations:
                 perspective=0.25,
                 p_lowres=0.4,
                 lowres_scale=(0.25, 0.6),
+                p_lowres_jpeg=0.5,
                 p_lines=0.3,
                 p_occlusion=0.3,
                 occlusion_frac=(0.1, 0.3),
+                p_low_contrast=0.25,
+                contrast_range=(0.25, 0.5),
             )
-        raise ValueError(f"unknown degradation preset {name!r}; choose none, default or degraded")
+        raise ValueError(
+            f"unknown degradation preset {name!r}; choose none, default, scene or degraded"
+        )
 
 
 @dataclass
@@ -112,7 +148,15 @@ class SynthConfig:
     the font em size, drawn on a grid of ``size_step`` so glyph caches stay warm. Letter spacing
     is in em. Colours are grey levels 0-255; ``min_contrast`` is the least luminance difference
     between a scene text fill and the mean of its background.
-    Background dicts map a kind in ``BACKGROUNDS`` to its relative weight.
+    Background dicts map a kind in ``BACKGROUNDS`` to its relative weight ("texture": natural
+    surfaces such as brick, wood, foliage, stone, sky).
+
+    Typesetting: ``p_kerning`` uses the font's own pair kerning, ``p_ligatures`` draws ff, fi,
+    fl, ffi, ffl as the font's ligature glyphs where it has them (the label keeps the plain
+    letters), ``p_word_spacing`` multiplies every word gap of the line by one factor from
+    ``word_spacing_range`` (justified print). ``p_curve`` (scene look) sets the text on a
+    circular arc spanning ``curve_deg`` degrees, arched or sagging, flattened where a long line
+    would otherwise bow by more than ``curve_max_sag`` em.
     """
 
     p_scene: float = 0.35
@@ -122,6 +166,10 @@ class SynthConfig:
     size_step: int = 4
     p_spacing: float = 0.25
     spacing_range: tuple[float, float] = (-0.04, 0.25)
+    p_kerning: float = 0.7
+    p_ligatures: float = 0.5
+    p_word_spacing: float = 0.25
+    word_spacing_range: tuple[float, float] = (0.75, 2.5)
     # document look: dark ink on light paper
     doc_ink: tuple[int, int] = (0, 80)
     doc_paper: tuple[int, int] = (195, 255)
@@ -139,7 +187,8 @@ class SynthConfig:
             "gradient": 0.2,
             "noise": 0.05,
             "paper": 0.05,
-            "photo": 0.55,
+            "photo": 0.45,
+            "texture": 0.1,
         }
     )
     p_outline: float = 0.3
@@ -153,6 +202,9 @@ class SynthConfig:
     p_condensed: float = 0.3
     condensed_range: tuple[float, float] = (0.6, 0.92)
     display_weight: float = 3.0
+    p_curve: float = 0.03
+    curve_deg: tuple[float, float] = (20.0, 120.0)
+    curve_max_sag: float = 1.5
     # degradations and fonts
     degrade: Degradations = field(default_factory=Degradations)
     font_dirs: tuple[str, ...] = ()
@@ -189,7 +241,8 @@ class SynthConfig:
     @classmethod
     def preset(cls, name: str = "default", **overrides: Any) -> SynthConfig:
         """``"clean"`` (no degradations), ``"default"``, ``"degraded"`` (heavy degradations),
-        ``"scene"`` (word crops, mostly scene look, default degradations)."""
+        ``"scene"`` (word crops, mostly scene look: curved words, natural textures, the
+        ``"scene"`` degradations)."""
         if name == "clean":
             base = cls(degrade=Degradations.preset("none"))
         elif name == "default":
@@ -199,7 +252,21 @@ class SynthConfig:
         elif name == "scene":
             # tight crops of single words, mostly in the scene look (signage, posters, shop
             # fronts): what scene-text benchmarks such as IIIT5K show
-            base = cls(p_scene=0.8, crop="word")
+            base = cls(
+                p_scene=0.8,
+                crop="word",
+                p_ligatures=0.15,
+                p_curve=0.15,
+                scene_backgrounds={
+                    "flat": 0.12,
+                    "gradient": 0.13,
+                    "noise": 0.05,
+                    "paper": 0.05,
+                    "photo": 0.35,
+                    "texture": 0.3,
+                },
+                degrade=Degradations.preset("scene"),
+            )
         else:
             raise ValueError(
                 f"unknown SynthConfig preset {name!r}; choose clean, default, degraded, scene"
@@ -216,9 +283,12 @@ class RenderResult:
     """One rendered sample.
 
     ``image``: mode "RGB", size (W, H) px. ``char_boxes[i] = (x0, x1)``: the pixel columns of
-    ``text[i]``'s advance box in ``image`` (x1 exclusive, non-decreasing x0). Exact when
-    ``geometric`` is False; after rotation/shear/perspective they follow the text's mid-line.
-    ``params`` records every random choice (font, size, colours, effects, degradations).
+    ``text[i]``'s advance box in ``image`` (x1 exclusive, non-decreasing x0; the letters of a
+    ligature share its advance in proportion to their own). Exact when ``geometric`` is False;
+    after a curve, rotation, shear or perspective they follow the text's mid-line.
+    ``params`` records every random choice (font, size, colours, effects, degradations); a
+    curved sample's ``params["curve"]`` gives the mid-line's circle (centre, radius in px) in
+    the curved image, before any rotation, shear or perspective.
     """
 
     image: Image.Image
@@ -276,6 +346,67 @@ def _pil_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
 
 
+# Ligature glyphs a font may map at the Unicode presentation forms; longest match first.
+_LIGATURES = (
+    ("ffi", "\ufb03"),
+    ("ffl", "\ufb04"),
+    ("ff", "\ufb00"),
+    ("fi", "\ufb01"),
+    ("fl", "\ufb02"),
+)
+# Kerning is read at this em size and scaled: one cache entry per (font, pair), for all sizes.
+# Raqm (HarfBuzz) applies GPOS kerning, where modern fonts keep it; Pillow's basic layout, the
+# fallback where Pillow was built without Raqm, reads only the old ``kern`` table.
+_KERN_EM = 200
+_RAQM = features.check_feature("raqm")
+_KERN_FEATURES = ["kern", "-liga", "-clig", "-calt", "-dlig"] if _RAQM else None
+_KERNS: dict[str, dict[str, float]] = {}  # font path -> letter pair -> kerning in em
+_KERN_ADV: dict[tuple[str, str], float] = {}
+_KERN_CACHE_MAX = 300_000  # pairs over all fonts (tens of MB); then the cache starts over
+_kern_count = 0
+
+
+@lru_cache(maxsize=512)
+def _shaping_font(path: str) -> ImageFont.FreeTypeFont:
+    engine = ImageFont.Layout.RAQM if _RAQM else ImageFont.Layout.BASIC
+    return ImageFont.truetype(path, _KERN_EM, layout_engine=engine)
+
+
+def _kern_table(path: str) -> dict[str, float]:
+    """The cache of kerning pairs for one font (filled by ``_kern``); one dict per font keeps
+    the per-letter lookup in ``_layout`` a single ``dict.get``."""
+    table = _KERNS.get(path)
+    if table is None:
+        table = _KERNS[path] = {}
+    return table
+
+
+def _kern(path: str, table: dict[str, float], pair: str) -> float:
+    """The font's kerning between the two letters of ``pair`` in em (negative: closer), as
+    HarfBuzz applies it (GPOS pair adjustments and the old ``kern`` table), ligatures and
+    alternates off; stored in ``table``. Pairs with a space are not kerned."""
+    global _kern_count
+    if pair[0].isspace() or pair[1].isspace():
+        k = 0.0
+    else:
+        font = _shaping_font(path)
+        adv = 0.0
+        for ch in pair:
+            v = _KERN_ADV.get((path, ch))
+            if v is None:
+                v = _KERN_ADV[(path, ch)] = font.getlength(ch, features=_KERN_FEATURES)
+            adv += v
+        k = (font.getlength(pair, features=_KERN_FEATURES) - adv) / _KERN_EM
+    if _kern_count >= _KERN_CACHE_MAX:
+        for t in _KERNS.values():  # emptied in place: callers may hold a table
+            t.clear()
+        _KERN_ADV.clear()
+        _kern_count = 0
+    table[pair] = k
+    _kern_count += 1
+    return k
+
+
 _Glyph = tuple["np.ndarray | None", int, int, float]  # mask (h, w) uint8, dx, dy, advance px
 _GLYPHS: dict[tuple[str, int, str], _Glyph] = {}
 _GLYPH_CACHE_MAX = 300_000
@@ -321,13 +452,63 @@ class _Layout:
     mid_y: float  # mid-line row, where boxes are measured after geometry
 
 
-def _layout(text: str, font: Font, size: int, spacing_px: float, bold: int) -> _Layout:
-    pil = _pil_font(str(font.path), size)
+def _units(text: str, font: Font) -> list[tuple[str, int]]:
+    """``text`` as (glyph character, letters it draws): ligature glyphs for ff, fi, fl, ffi,
+    ffl where the font maps the presentation form, one letter per glyph elsewhere."""
+    cmap = font.codepoints()
+    out: list[tuple[str, int]] = []
+    i = 0
+    while i < len(text):
+        for seq, lig in _LIGATURES:
+            if text.startswith(seq, i) and ord(lig) in cmap:
+                out.append((lig, len(seq)))
+                i += len(seq)
+                break
+        else:
+            out.append((text[i], 1))
+            i += 1
+    return out
+
+
+def _layout(
+    text: str,
+    font: Font,
+    size: int,
+    spacing_px: float,
+    bold: int,
+    *,
+    kerning: bool = False,
+    ligatures: bool = False,
+    word_space: float = 1.0,
+) -> _Layout:
+    """Place ``text`` glyph by glyph: advance + letter spacing, the font's kerning between
+    letters (``kerning``), ligature glyphs (``ligatures``), word gaps times ``word_space``."""
+    path = str(font.path)
+    pil = _pil_font(path, size)
     ascent, descent = pil.getmetrics()
-    glyphs = [_glyph(font, size, ch) for ch in text]
+    if ligatures and ("ff" in text or "fi" in text or "fl" in text):
+        units = _units(text, font)
+    else:
+        units = [(ch, 1) for ch in text]
+    glyphs = [_glyph(font, size, ch) for ch, _ in units]
+    kerns = [0.0] * len(units)
+    if kerning:
+        table = _kern_table(path)
+        start = units[0][1]
+        for k in range(1, len(units)):
+            # between the last letter before this glyph and its first letter
+            pair = text[start - 1 : start + 1]
+            v = table.get(pair)
+            kerns[k] = (_kern(path, table, pair) if v is None else v) * size
+            start += units[k][1]
+    gaps = [
+        (word_space - 1.0) * g[3] if ch.isspace() else 0.0
+        for (ch, _), g in zip(units, glyphs, strict=True)
+    ]
     pad = size // 2 + bold + 2
-    total = sum(g[3] for g in glyphs) + spacing_px * max(0, len(text) - 1)
-    width = math.ceil(total) + 2 * pad + size
+    total = sum(g[3] for g in glyphs) + sum(kerns) + sum(gaps)
+    total += spacing_px * max(0, len(units) - 1)
+    width = math.ceil(max(total, 0.0)) + 2 * pad + size
     height = ascent + descent + 2 * pad
     base = pad + ascent
     canvas = np.zeros((height, width), np.uint8)
@@ -336,9 +517,19 @@ def _layout(text: str, font: Font, size: int, spacing_px: float, bold: int) -> _
     x1 = np.empty(n)
     ix0, iy0, ix1, iy1 = width, height, 0, 0
     pen = float(pad)
-    for i, (mask, dx, dy, adv) in enumerate(glyphs):
-        x0[i] = pen
-        x1[i] = pen + adv
+    i = 0
+    for (_, count), (mask, dx, dy, adv), kern, gap in zip(units, glyphs, kerns, gaps, strict=True):
+        pen += kern
+        adv += gap
+        if count == 1:
+            x0[i] = pen
+            x1[i] = pen + adv
+        else:  # a ligature's letters share its advance in proportion to their own
+            own = [_glyph(font, size, c)[3] for c in text[i : i + count]]
+            edges = pen + adv * np.cumsum([0.0, *own]) / max(sum(own), 1e-6)
+            x0[i : i + count] = edges[:-1]
+            x1[i : i + count] = edges[1:]
+        i += count
         if mask is not None:
             gx, gy = round(pen) + dx, base + dy
             h, w = mask.shape
@@ -449,6 +640,13 @@ def _photo_bank(seed: int, n: int = 12) -> tuple[np.ndarray, ...]:
         tex = tex + rng.standard_normal((_BANK_H, _BANK_W, 1)).astype(np.float32) * 0.012
         out.append(np.clip(tex * 255, 0, 255).astype(np.uint8))
     return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def _natural_bank(seed: int) -> tuple[np.ndarray, ...]:
+    """Natural surfaces (brick, wood, foliage, stone, marble, sky, cloth, metal, cobbles),
+    (H, W, 3) uint8; see ``ocrlab.data.textures``."""
+    return natural_textures(seed, _BANK_H, _BANK_W)
 
 
 @lru_cache(maxsize=4)
@@ -574,6 +772,7 @@ class Renderer:
         self._all_bits = (1 << len(self.fonts)) - 1
         self._char_bits: dict[str, int] = {}
         self._cands: dict[tuple[int, str], tuple[list[int], list[float]]] = {}
+        self._family_best: dict[str, dict[str, float]] = {}
         self._sizes = list(range(cfg.size_range[0], cfg.size_range[1] + 1, max(1, cfg.size_step)))
         # Script fonts (Noto Sans Malayalam, ...) carry a few Latin letters; a Latin line drawn
         # in them is just Noto Sans again, so they only count when no full-Latin font fits.
@@ -585,10 +784,11 @@ class Renderer:
     def _bits(self, ch: str) -> int:
         bits = self._char_bits.get(ch)
         if bits is None:
-            cp = ord(ch)
+            cp, lower = ord(ch), ch.islower()
             bits = 0
             for i, f in enumerate(self.fonts):
-                if cp in f.codepoints():
+                # not just the cmap: a "caps" face draws lowercase letters as capitals
+                if cp in f.codepoints() and not (lower and "caps" in f.tags):
                     bits |= 1 << i
             self._char_bits[ch] = bits
         return bits
@@ -602,6 +802,7 @@ class Renderer:
             w *= 0.5 if "light" in t else 1.0
             w *= 0.5 if "condensed" in t else 1.0
             w *= 0.1 if "display" in t else 1.0
+            w *= 0.05 if "handwriting" in t else 1.0
         else:
             boost = self.config.display_weight
             w *= boost if "display" in t else 1.0
@@ -629,14 +830,18 @@ class Renderer:
             w = self._weight(f, look)
             raw.append(w)
             fam_total[f.family] = fam_total.get(f.family, 0.0) + w
+        best = self._family_best.get(look)
+        if best is None:
+            # A family's total is its best face's preference, so a family of only display
+            # faces still wins more scene picks than a family with one display face.
+            best = self._family_best[look] = {}
+            for g in self.fonts:
+                best[g.family] = max(best.get(g.family, 0.0), self._weight(g, look))
         cum, acc = [], 0.0
         for i, w in zip(idx, raw, strict=True):
             f = self.fonts[i]
             fam_w = 0.5 if "mono" in f.tags else 1.0
-            # A family's total is its best face's preference, so a family of only display
-            # faces still wins more scene picks than a family with one display face.
-            best = max(self._weight(g, look) for g in self.fonts if g.family == f.family)
-            acc += fam_w * best * w / fam_total[f.family]
+            acc += fam_w * best[f.family] * w / fam_total[f.family]
             cum.append(acc)
         self._cands[key] = (idx, cum)
         return idx, cum
@@ -749,8 +954,13 @@ class Renderer:
         squeeze = 1.0
         if d.chance(cfg.p_condensed if scene else cfg.p_doc_condensed):
             squeeze = d.uniform(*cfg.condensed_range) if scene else d.uniform(0.82, 0.95)
+        kerning = d.chance(cfg.p_kerning)
+        # typesetters turn ligatures off in letter-spaced text, where they would show gaps
+        ligatures = d.chance(cfg.p_ligatures) and abs(spacing) < 0.03
+        word_space = d.uniform(*cfg.word_spacing_range) if d.chance(cfg.p_word_spacing) else 1.0
         p.update(font=chosen.name, font_path=str(chosen.path), size=size, spacing=spacing)
         p.update(bold=bold, squeeze=round(squeeze, 3), crop=crop)
+        p.update(kerning=kerning, ligatures=ligatures, word_space=round(word_space, 3))
 
         # scene effects are drawn now: they widen a tight crop
         outline = d.int(*cfg.outline_width) if scene and d.chance(cfg.p_outline) else 0
@@ -761,9 +971,21 @@ class Renderer:
             shadow = (round(off * math.cos(ang)), round(off * math.sin(ang)), d.uniform(0, 2))
         emboss = scene and d.chance(cfg.p_emboss)
         fill_grad = scene and d.chance(cfg.p_fill_gradient)
+        bend = 0.0
+        if scene and d.chance(cfg.p_curve):
+            bend = math.radians(d.uniform(*cfg.curve_deg)) * (1 if d.chance(0.6) else -1)
         p.update(outline=outline, shadow=shadow, emboss=emboss, fill_gradient=fill_grad)
 
-        lay = _layout(text, chosen, size, spacing * size, bold)
+        lay = _layout(
+            text,
+            chosen,
+            size,
+            spacing * size,
+            bold,
+            kerning=kerning,
+            ligatures=ligatures,
+            word_space=word_space,
+        )
         mask, bx0, bx1 = lay.mask, lay.x0, lay.x1
         ink = lay.ink
         if squeeze != 1.0:
@@ -805,14 +1027,33 @@ class Renderer:
 
         deg = self._degradations(degrade)
         geo = self._geometry(deg, d, size, p)
-        if geo is None:
-            alpha = _crop_pad(mask, wx0, wy0, wx1, wy1)
-            cx0 = np.rint(bx0 - wx0)
-            cx1 = np.rint(bx1 - wx0)
-            geometric = False
+        n = len(text)
+        # char box edges on the mid-line, (2n, 2) x, y: moved along by every warp
+        pts = np.column_stack((np.concatenate((bx0, bx1)), np.full(2 * n, lay.mid_y)))
+        window = (wx0, wy0, wx1, wy1)
+        if bend:
+            # a long line may bow by at most curve_max_sag em: sag ~ width * angle / 8
+            limit = 8 * cfg.curve_max_sag * size / max(1, wx1 - wx0)
+            # and the arc's inner rows must stay outside its centre
+            inner = (wy1 - lay.mid_y) if bend > 0 else (lay.mid_y - wy0)
+            limit = min(limit, (wx1 - wx0) / (1.3 * max(inner, 1.0)))
+            bend = math.copysign(min(abs(bend), limit), bend)
+            mask, pts, circle = _bend(mask, window, bend, lay.mid_y, pts)
+            window = (0, 0, mask.shape[1], mask.shape[0])
+            p["curve"] = {
+                "angle_deg": round(math.degrees(bend), 2),
+                "centre": (round(circle[0], 2), round(circle[1], 2)),
+                "radius": round(circle[2], 2),
+            }
+        if geo is not None:
+            alpha, pts = _warp(mask, window, geo, pts)
+        elif bend:
+            alpha = mask
         else:
-            alpha, cx0, cx1 = _warp(mask, (wx0, wy0, wx1, wy1), geo, bx0, bx1, lay.mid_y)
-            geometric = True
+            alpha = _crop_pad(mask, *window)
+            pts = pts - (wx0, wy0)
+        geometric = bool(bend) or geo is not None
+        cx0, cx1 = np.rint(pts[:n, 0]), np.rint(pts[n:, 0])
         H, W = alpha.shape
         a_img = Image.fromarray(alpha)
 
@@ -885,8 +1126,9 @@ class Renderer:
         elif kind == "noise":
             n = _window(_noise_bank(cfg.texture_seed), W, H, d)[..., 0]
             g = Image.fromarray(np.clip(250.0 + n * d.uniform(2, 8), 0, 255).astype(np.uint8))
-        elif kind == "photo":
-            tex = _window(_photo_bank(cfg.texture_seed), W, H, d)
+        elif kind in ("photo", "texture"):
+            bank = _photo_bank if kind == "photo" else _natural_bank
+            tex = _window(bank(cfg.texture_seed), W, H, d)
             g = Image.fromarray(np.ascontiguousarray(tex)).convert("L")
         else:
             g = Image.new("L", (W, H), 255)
@@ -922,8 +1164,9 @@ class Renderer:
         u_kind = d.pick(cfg.scene_backgrounds)
         kind = background or u_kind
         c1, c2 = _random_colour(d), _random_colour(d)
-        if kind == "photo":
-            tex = _window(_photo_bank(cfg.texture_seed), W, H, d)
+        if kind in ("photo", "texture"):
+            bank = _photo_bank if kind == "photo" else _natural_bank
+            tex = _window(bank(cfg.texture_seed), W, H, d)
             gain = np.asarray([d.uniform(0.7, 1.2) for _ in range(3)], np.float32)
             lut = np.minimum(np.arange(256, dtype=np.float32)[:, None] * gain, 255).astype(np.uint8)
             img = Image.fromarray(lut[tex, np.arange(3)])
@@ -979,8 +1222,9 @@ class Renderer:
     def _degrade(
         self, img: Image.Image, deg: Degradations, d: _Draws, p: dict[str, Any], scene: bool
     ) -> Image.Image:
-        """Lines, occlusion, resolution drop, blur, noise (grey images stay grey until the
-        document tint), then JPEG. Each step is drawn with its probability."""
+        """Lines, occlusion, resolution drop (JPEG while small), blur, low contrast, noise
+        (grey images stay grey until the document tint), then JPEG. Each step is drawn with
+        its probability."""
         W, H = img.size
         applied: list[str] = []
         ramp = p.pop("_ramp", None)
@@ -1031,17 +1275,32 @@ class Renderer:
                 draw.ellipse((x - r, y - r * 0.7, x + r, y + r * 0.7), fill=c)
             applied.append("occlusion")
         if d.chance(deg.p_lowres):
-            s = d.uniform(*deg.lowres_scale)
+            # never below a 9 px em: smaller, and no reader could tell the letters apart
+            s = max(d.uniform(*deg.lowres_scale), 9.0 / p.get("size", 9.0))
             small = img.resize((max(1, round(W * s)), max(1, round(H * s))), Image.BILINEAR)
             resample = (Image.NEAREST, Image.BILINEAR, Image.BICUBIC)[d.int(0, 2)]
-            img = small.resize((W, H), resample)
             applied.append(f"lowres={s:.2f}")
+            if d.chance(deg.p_lowres_jpeg):
+                q = d.int(*deg.jpeg_quality)
+                small = _jpeg(small, q)
+                applied.append(f"lowres_jpeg={q}")
+            img = small.resize((W, H), resample)
         if d.chance(deg.p_blur):
             s = d.uniform(*deg.blur_sigma)
             img = img.filter(ImageFilter.GaussianBlur(s))
             applied.append(f"blur={s:.2f}")
         if ramp is not None:
             img = _ramp(np.asarray(img), *ramp)
+        if d.chance(deg.p_low_contrast):
+            # v -> mid + (v - mean) * k: the range shrinks by k around a random brightness
+            # that keeps it inside 0..255 (dim and hazy, or washed out by glare)
+            k = d.uniform(*deg.contrast_range)
+            arr = np.asarray(img)
+            mean = float(arr[::3, ::3].mean())
+            mid = d.uniform(mean * k, 255 - (255 - mean) * k)
+            lut = np.clip(mid + (np.arange(256, dtype=np.float32) - mean) * k + 0.5, 0, 255)
+            img = Image.fromarray(lut.astype(np.uint8)[arr])
+            applied.append(f"contrast={k:.2f}")
         if d.chance(deg.p_noise):
             s = d.uniform(*deg.noise_sigma)
             n = _window(_noise_bank(self.config.texture_seed), W, H, d)
@@ -1052,13 +1311,20 @@ class Renderer:
             applied.append(f"noise={s:.1f}")
         if d.chance(deg.p_jpeg):
             q = d.int(*deg.jpeg_quality)
-            buf = io.BytesIO()
-            img.save(buf, "JPEG", quality=q)
-            buf.seek(0)
-            img = Image.open(buf).convert("RGB")
+            img = _jpeg(img, q).convert("RGB")
             applied.append(f"jpeg={q}")
         p["degradations"] = applied
         return img
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    """``img`` after a JPEG round trip at ``quality``, same mode."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out
 
 
 def _shift(a_img: Image.Image, dx: int, dy: int) -> Image.Image:
@@ -1084,13 +1350,11 @@ def _warp(
     mask: np.ndarray,
     window: tuple[int, int, int, int],
     geo: tuple[float, float, np.ndarray],
-    bx0: np.ndarray,
-    bx1: np.ndarray,
-    mid_y: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Rotate/shear/perspective-warp the window of ``mask`` and crop to the warped window's
-    bounding box in one resampling. Returns the new mask and the char box edges along the
-    mid-line."""
+    bounding box in one resampling. Returns the new mask and ``pts`` ((k, 2) x, y in ``mask``
+    coordinates) moved into it."""
     angle, shear, jitter = geo
     wx0, wy0, wx1, wy1 = window
     src = np.array([[wx0, wy0], [wx1, wy0], [wx1, wy1], [wx0, wy1]], np.float64)
@@ -1107,11 +1371,73 @@ def _warp(
     warped = Image.fromarray(mask).transform(
         (out_w, out_h), Image.PERSPECTIVE, tuple(inv.ravel()[:8]), Image.BILINEAR
     )
-    n = len(bx0)
-    ys = np.full(n, mid_y)
-    x0 = _apply(h, np.c_[bx0, ys])[:, 0]
-    x1 = _apply(h, np.c_[bx1, ys])[:, 0]
-    return np.asarray(warped), np.rint(x0), np.rint(x1)
+    return np.asarray(warped), _apply(h, pts)
+
+
+def _bend(
+    mask: np.ndarray,
+    window: tuple[int, int, int, int],
+    angle: float,
+    mid_y: float,
+    pts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Set the window of ``mask`` on a circular arc: its mid-line (row ``mid_y``) becomes an
+    arc of ``|angle|`` radians, arched for ``angle > 0`` (centre below), sagging for
+    ``angle < 0``. Lengths along the mid-line are kept, every column stays perpendicular to it
+    (glyphs turn with the arc, as on a round sign). Returns the bent window (cropped to its
+    bounding box), ``pts`` ((k, 2) in ``mask`` coordinates) moved into it, and the mid-line's
+    circle (centre x, centre y, radius) in the bent window's pixels."""
+    wx0, wy0, wx1, wy1 = window
+    src = _crop_pad(mask, wx0, wy0, wx1, wy1)
+    h, w = src.shape
+    m, c, sgn = mid_y - wy0, w / 2.0, 1.0 if angle > 0 else -1.0
+    radius = w / abs(angle)
+
+    def forward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        theta = (x - c) / radius
+        rho = radius + sgn * (m - y)  # rows away from the centre lie on larger circles
+        return rho * np.sin(theta), -sgn * rho * np.cos(theta)
+
+    edge = np.linspace(0.0, 1.0, 33)
+    bx = np.r_[edge * w, edge * w, np.zeros(33), np.full(33, w)]
+    by = np.r_[np.zeros(33), np.full(33, h), edge * h, edge * h]
+    ex, ey = forward(bx, by)
+    ox, oy = float(ex.min()), float(ey.min())
+    out_w, out_h = max(1, math.ceil(ex.max() - ox)), max(1, math.ceil(ey.max() - oy))
+
+    # inverse map on a grid every 4 px, stretched bilinearly to every pixel (the map is smooth:
+    # the error is about 1.4 px / distance from the centre, 0.02 px at a 70 px radius), then a
+    # bilinear read of the source; PIL's MESH transform would cost a Python call per cell
+    step = 4
+    gx = np.arange(0, out_w + step, step, dtype=np.float32) + ox
+    gy = np.arange(0, out_h + step, step, dtype=np.float32)[:, None] + oy
+    grid = (
+        (c + radius * np.arctan2(gx, -sgn * gy)).astype(np.float32),
+        (m - sgn * (np.hypot(gx, gy) - radius)).astype(np.float32),
+    )
+    # node k of the grid image (centre k + 0.5) is output coordinate k * step, so output pixel
+    # centre i + 0.5 reads the grid image at 0.5 + (i + 0.5) / step
+    box = (0.5, 0.5, 0.5 + out_w / step, 0.5 + out_h / step)
+    sx, sy = (
+        np.asarray(Image.fromarray(g, "F").resize((out_w, out_h), Image.BILINEAR, box=box))
+        for g in grid
+    )
+    # pixel i covers [i, i + 1); one row and column of zeros around the source absorb reads
+    # that fall outside it
+    padded = np.pad(src, 1).astype(np.float32).ravel()
+    fx = np.clip(sx + 0.5, 0, w + 0.999)
+    fy = np.clip(sy + 0.5, 0, h + 0.999)
+    x0, y0 = np.floor(fx), np.floor(fy)
+    ax, ay = fx - x0, fy - y0
+    i00 = y0.astype(np.int32) * (w + 2) + x0.astype(np.int32)
+    a, b = np.take(padded, i00), np.take(padded, i00 + 1)
+    top = a + (b - a) * ax
+    a, b = np.take(padded, i00 + w + 2), np.take(padded, i00 + w + 3)
+    top += (a + (b - a) * ax - top) * ay
+    bent = (top + 0.5).astype(np.uint8)
+    px, py = forward(pts[:, 0] - wx0, pts[:, 1] - wy0)
+    moved = np.c_[px - ox, py - oy]
+    return bent, moved, (-ox, -oy, radius)
 
 
 def _describe(chars: Sequence[str]) -> str:
