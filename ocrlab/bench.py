@@ -234,7 +234,8 @@ def matmul_peak(
                     torch.mm(a, b, out=out)
                     _sync(device)
                     best = min(best, time.perf_counter() - t0)
-                by_size[str(n)] = round(2 * n**3 / best / 1e9, 1)
+                # three significant digits: a tiny or starved sgemm must not round to zero
+                by_size[str(n)] = float(f"{2 * n**3 / best / 1e9:.3g}")
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     return {"gflops": max(by_size.values()), "by_size": by_size}
@@ -324,20 +325,12 @@ class _Engine:
 
 
 def _collated(images: Sequence[Any], height: int, max_width: int | None, batch_size: int):
-    """Width-sorted padded batches of ``images`` (as ``OCRModel.recognize`` builds them)."""
-    from .data.datasets import Sample
-    from .data.transforms import Collate, LineTransform
+    """``(indices, images, widths)`` of the width-sorted padded batches every reader uses
+    (:func:`~ocrlab.data.transforms.prepare_lines`)."""
+    from .data.transforms import prepare_lines
 
-    transform = LineTransform(height=height, max_width=max_width)
-    collate = Collate(transform=transform)
-    tensors = [transform(img) for img in images]
-    order = sorted(range(len(tensors)), key=lambda i: tensors[i].shape[-1])
-    out = []
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        batch = collate([Sample(tensors[i], "", str(i)) for i in idx])
-        out.append((idx, batch.images, batch.widths))
-    return out
+    lines = prepare_lines(images, height=height, max_width=max_width, batch_size=batch_size)
+    return [(idx, batch.images, batch.widths) for idx, batch in lines.batches()]
 
 
 class _TorchCTC(_Engine):
