@@ -15,7 +15,12 @@ run eval "$M" --data synth:n=2000,seed=7
 run eval "$M" --data synth:n=2000,seed=7,preset=clean
 run eval "$M" --data "$DATA/uw3_printed_lines"
 run eval "$M" --data "$DATA/iiit5k_test_cs" --labels labels_alnum_lower.tsv --protocol alnum36
+# the beam decoder with the word-frequency LM (ocrlab.models.ctc.DECODERS["beam"])
+run eval "$M" --data "$DATA/uw3_printed_lines" --decoder beam
+run eval "$M" --data "$DATA/iiit5k_test_cs" --labels labels_alnum_lower.tsv --protocol alnum36 --decoder beam
 run eval "$M" --data synth:n=500,seed=12,preset=scene --reading
 run eval "$M" --data synth:n=500,seed=7 --reading
+# the branch on real words: the first 500 IIIT5K test words (case-sensitive labels)
+run eval "$M" --data "$DATA/iiit5k_test_cs" --limit 500 --reading
 mv "$out.tmp" "$out"
 $PY benchmarks/qformer_reading/first_character.py "$M" --out "$M/first_character.json"
