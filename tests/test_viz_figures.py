@@ -3,6 +3,7 @@ what each figure draws (data, geometry, controls, labels), bad input, and export
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -31,7 +32,7 @@ from ocrlab.viz import (
     training_curves,
 )
 from ocrlab.viz.curves import _evenly
-from ocrlab.viz.figures import _combos
+from ocrlab.viz.figures import _combos, _glyph_centres
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny.yaml")
@@ -122,11 +123,59 @@ def test_overlay_draws_the_map_over_its_pixels_with_query_slider_and_head_menu(q
     assert [b.label for b in buttons] == [qa.label(lay, h) for lay, h in combos]
     assert buttons[-1].label == "rollout over all layers"
     assert buttons[3].args[0]["visible"] == [i // 2 == 3 for i in range(2 * len(combos))]
-    # each recognized character is labelled at its CTC span
+    # each recognized character is labelled over its glyph, legibly; the profile shades spans
     marks = [a for a in fig.layout.annotations if a.yref == "y"]
-    assert len(marks) == len(qa.text)
-    for a, (x0, x1) in zip(marks, qa.recognition.pixel_spans, strict=True):
-        assert a.x == pytest.approx((x0 + x1) / 2)
+    assert [a.x for a in marks] == pytest.approx(_glyph_centres(qa))
+    assert min(a.font.size for a in marks) >= 13
+    assert len(fig.layout.shapes) == len(qa.text)
+
+
+def test_overlay_without_menu_holds_only_the_chosen_layer_and_head(qa):
+    """An app with its own layer and head controls asks for no second set inside the plot."""
+    fig = attention_overlay(qa, query=2, layer=0, head=1, menu=False)
+    assert fig.layout.updatemenus == ()
+    assert "menu" not in fig.layout.title.text
+    band, profile = fig.data
+    assert profile.type == "bar"
+    np.testing.assert_allclose(band.z[0], qa.head(0, 1)[2].numpy(), atol=1e-5)
+    for q, step in enumerate(fig.layout.sliders[0].steps):
+        np.testing.assert_allclose(step.args[0]["y"][1], qa.head(0, 1)[q].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("figure", [attention_overlay, attention_grid])
+@pytest.mark.parametrize("text", ["Hi", "a long line of text that is much wider than it is tall"])
+def test_the_line_image_keeps_its_aspect_ratio(model, figure, text):
+    """One image pixel is as tall as it is wide, at any width the browser gives the figure:
+    the image row's y axis is anchored to its x axis, and its row is tall enough at the
+    nominal width for a line of this shape (long lines used to be stretched vertically)."""
+    qa = query_attention(model, render_line(text, seed=1, look="document", degrade=False))
+    fig = figure(qa, width=1300)
+    W, H = qa.original.size
+    image = fig.layout.images[0]
+    assert (image.xref, image.yref, image.sizex, image.sizey) == ("x2", "y2", W, H)
+    assert fig.layout.yaxis2.scaleanchor == "x2" and fig.layout.yaxis2.scaleratio == 1
+    assert fig.layout.yaxis2.constrain == "domain"
+    assert tuple(fig.layout.yaxis2.range) == (H, 0)
+    m = fig.layout.margin
+    row_px = (fig.layout.yaxis2.domain[1] - fig.layout.yaxis2.domain[0]) * (
+        fig.layout.height - m.t - m.b
+    )
+    plot_px = 1300 - m.l - m.r - 90
+    assert row_px >= min(300, 0.95 * plot_px * H / W)  # room for the image at its aspect
+
+
+def test_glyph_centres_put_each_letter_over_its_ink_not_its_ctc_spike():
+    """CTC fires at a glyph's right edge (the first character often at frame 0): the labels
+    go to the glyphs; touching glyphs share their run; no ink separation -> the spikes."""
+    image = Image.new("L", (100, 32), 255)
+    for x0, x1 in [(10, 20), (30, 40), (60, 80)]:  # "a", "b", then "cd" touching
+        image.paste(0, (x0, 8, x1, 24))
+    spans = [(0, 0), (9, 9), (12, 12), (19, 19), (21, 21)]  # frames of a, b, space, c, d
+    qa = synthetic("ab cd", spans=spans, P=25)
+    qa = dataclasses.replace(qa, original=image.convert("RGB"))
+    assert _glyph_centres(qa) == pytest.approx([15, 35, 50, 65, 75])
+    blank = synthetic("ab cd", spans=spans, P=25)  # a white image: no glyph to snap to
+    assert _glyph_centres(blank) == pytest.approx([(4 * a + 4 * b + 4) / 2 for a, b in spans])
 
 
 def test_overlay_rejects_bad_indices(qa):
@@ -139,17 +188,37 @@ def test_overlay_rejects_bad_indices(qa):
     assert attention_overlay(qa, head="rollout").data[-1].visible  # the last menu entry
 
 
-def test_grid_has_one_strip_per_query_on_one_colour_scale(qa):
+def test_grid_is_one_queries_by_pixels_heatmap_under_the_line(qa):
     fig = attention_grid(qa, layer=-1, head=0)
     labelled(fig)
     a = qa.head(-1, 0).numpy()
-    assert len(fig.data) == len(fig.layout.images) == qa.num_queries
-    for q, trace in enumerate(fig.data):
-        np.testing.assert_allclose(trace.z[0], a[q], atol=1e-5)
-        assert trace.coloraxis == "coloraxis"
-    assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == pytest.approx(a.max())
-    assert {im.yref for im in fig.layout.images} == {"y", *(f"y{q + 1}" for q in range(1, 4))}
-    assert "query 0: peak at x=" in fig.layout.annotations[0].text
+    (heat,) = fig.data
+    np.testing.assert_allclose(np.array(heat.z), a, atol=1e-5)  # (Q, P): one row per query
+    np.testing.assert_allclose(heat.x, qa.edges_px.numpy(), rtol=1e-6)  # on the image's pixels
+    assert heat.zmin == 0 and heat.zmax == pytest.approx(a.max())
+    stats = qa.stats(-1, 0)
+    assert np.array(heat.customdata)[:, 0, 0] == pytest.approx(stats.peak_px.numpy(), abs=0.01)
+    assert "peak at" in heat.hovertemplate
+    assert len(fig.layout.images) == 1
+    assert [a.x for a in fig.layout.annotations if a.yref == "y"] == pytest.approx(
+        _glyph_centres(qa)
+    )
+
+
+@pytest.mark.parametrize("queries", [16, 32])
+def test_the_grid_of_many_queries_on_a_long_line_is_compact_and_legible(queries):
+    """16-32 queries used to be 16-32 strips in a ~2,400 px figure with 11 px titles."""
+    P = 200
+    maps = torch.softmax(torch.randn(1, 2, queries, P), -1)
+    qa = dataclasses.replace(
+        synthetic(P=P), maps=maps, self_maps=torch.eye(queries).expand(1, 2, -1, -1).clone()
+    )
+    fig = attention_grid(qa, width=1300)
+    assert fig.layout.height <= 900
+    ticks = fig.layout.yaxis3
+    assert ticks.tickfont.size >= 13 and ticks.title.text == "query"
+    row_px = fig.layout.height * (ticks.domain[1] - ticks.domain[0]) / queries
+    assert row_px * ticks.dtick >= 18  # tick labels do not touch
 
 
 def test_matrix_marks_the_ctc_spans_on_the_position_axis(qa):

@@ -7,8 +7,8 @@ position ``t`` is drawn over the columns ``[t, t + 1) * stride * scale`` (see
 :mod:`ocrlab.viz.attention` for the geometry).
 
 - :func:`attention_overlay`: one query's map over the image, with a slider over the queries and
-  a menu over layers x heads (mean, max, each head) and the rollout;
-- :func:`attention_grid`: every query at once, one strip each;
+  (``menu=True``) a menu over layers x heads (mean, max, each head) and the rollout;
+- :func:`attention_grid`: every query at once, one row each, under the image;
 - :func:`attention_matrix`: queries x positions, with the CTC characters' spans below;
 - :func:`correspondence_figure`: queries x recognized characters, with the summary lines;
 - :func:`query_stats_figure`: entropy, pairwise similarity and coverage (specialize/collapse).
@@ -54,6 +54,7 @@ OVERLAY_COLORSCALE = [
 MATRIX_COLORSCALE = "Viridis"
 WIDTH = 1100  # px, every figure's default width
 _FONT = {"family": "DejaVu Sans, Arial, sans-serif", "size": 13}
+_MARGIN = {"b": 40, "l": 70, "r": 30}
 _IMAGE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp")
 _CHROMIUM = "/usr/bin/chromium"
 
@@ -168,11 +169,138 @@ def _round(a: np.ndarray) -> list:
 
 
 def _char_labels(qa: QueryAttention) -> list[tuple[str, float, float]]:
-    """(label, x0, x1) in original pixels for every recognized character."""
+    """(label, x0, x1) in original pixels for every recognized character: its CTC span."""
     return [
         (_glyph(ch), x0, x1)
         for ch, (x0, x1) in zip(qa.text, qa.recognition.pixel_spans, strict=True)
     ]
+
+
+def _ink_runs(image: Image.Image) -> list[tuple[int, int]]:
+    """Runs ``[x0, x1)`` of pixel columns that hold ink: pixels far from the median (the
+    background) in either direction, so dark-on-light and light-on-dark both work."""
+    g = np.asarray(image.convert("L"), dtype=np.float32)  # (H, W)
+    contrast = np.abs(g - np.median(g))
+    threshold = max(40.0, 0.4 * float(np.percentile(contrast, 99.5)))
+    ink = (contrast > threshold).any(axis=0)  # (W,)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ink.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 2]
+
+
+def _glyph_centres(qa: QueryAttention) -> list[float]:
+    """Where each recognized character's glyph is, in original pixels (x centre).
+
+    A CTC spike marks WHEN the model emits a character, not its glyph: it fires near the
+    glyph's right edge, and a line's first character often fires at frame 0. So each non-space
+    character is moved onto the nearest ink run (a run of columns holding ink) that starts no
+    earlier than the previous character's, and ends at most one CTC frame before its spike;
+    characters that share a run (touching glyphs) split it evenly. Where the ink does not
+    separate into glyphs (textured scenes, no contrast) or no run is near, the spike's centre
+    stays; a space sits halfway between its neighbours.
+    """
+    spans = qa.recognition.pixel_spans
+    text = qa.text
+    centres = [(a + b) / 2 for a, b in spans]
+    runs = _ink_runs(qa.original)
+    letters = [i for i, ch in enumerate(text) if not ch.isspace()]
+    if not letters or len(runs) < 0.5 * len(letters):
+        return centres
+    slack = qa.ctc_stride * qa.scale  # one CTC frame, in original pixels
+    reach = 1.5 * qa.original.width / len(text)  # a char pitch and a half
+    owner: dict[int, list[int]] = {}
+    first = 0
+    for i in letters:
+        c = centres[i]
+        best: tuple[float, int] | None = None
+        for k in range(first, len(runs)):
+            r0, r1 = runs[k]
+            d = max(r0 - c, c - (r1 + slack), 0.0)
+            if best is None or d < best[0]:
+                best = (d, k)
+            if r0 > c + reach:
+                break
+        if best is not None and best[0] <= reach:
+            owner.setdefault(best[1], []).append(i)
+            first = best[1]
+    for k, chars in owner.items():
+        r0, r1 = runs[k]
+        step = (r1 - r0) / len(chars)
+        for n, i in enumerate(chars):
+            centres[i] = r0 + (n + 0.5) * step
+    for i, ch in enumerate(text):
+        if ch.isspace() and 0 < i < len(text) - 1:
+            centres[i] = (centres[i - 1] + centres[i + 1]) / 2
+    return centres
+
+
+def _letters(qa: QueryAttention, plot_px: float) -> tuple[list[dict], int, bool]:
+    """The recognized characters as annotations on the letters row (``xref x``, ``yref y``)
+    at their glyphs, with a font sized to the glyph pitch on screen (``plot_px`` wide plot):
+    (annotations, font size, staggered onto two lines)."""
+    centres = _glyph_centres(qa)
+    px_per_unit = plot_px / max(qa.original.width, 1)
+    gaps = np.diff(sorted(centres)) * px_per_unit
+    pitch = float(np.median(gaps)) if len(gaps) else 40.0
+    size = int(np.clip(0.9 * pitch, 13, 22))
+    stagger = pitch < 0.8 * size
+    notes = [
+        {
+            "x": x,
+            "y": (0.28 if n % 2 else 0.72) if stagger else 0.5,
+            "xref": "x",
+            "yref": "y",
+            "text": _glyph(ch),
+            "showarrow": False,
+            "font": {"size": size, "color": "rgb(20, 50, 140)"},
+        }
+        for n, (ch, x) in enumerate(zip(qa.text, centres, strict=True))
+    ]
+    return notes, size, stagger
+
+
+def _line_rows(qa: QueryAttention, width: int, rows_below_px: float) -> dict:
+    """Row heights for a figure whose top two rows are the letters and the line image (its
+    aspect ratio kept) and whose remaining rows take ``rows_below_px`` pixels.
+
+    Returns ``letters`` (annotations), ``font``, ``row_px`` (letters, image) and ``plot_px``
+    (the plot width the sizes assume: ``width`` less the margins and the colour bar)."""
+    W, H = qa.original.size
+    plot_px = width - _MARGIN["l"] - _MARGIN["r"] - 90
+    letters, size, stagger = _letters(qa, plot_px)
+    # the row is sized for the widest plot the app's page gives (1600 px): narrower, the image
+    # leaves a gap under it; a row sized for less would make plotly narrow every x axis
+    image_px = float(np.clip(max(plot_px, 1400) * H / max(W, 1), 36, 300))
+    letters_px = size * (2.6 if stagger else 1.6)
+    return {"letters": letters, "font": size, "row_px": (letters_px, image_px)}
+
+
+def _keep_aspect(
+    fig: go.Figure, qa: QueryAttention, letters_axis: int, image_axis: int, *, tall: bool
+) -> None:
+    """The letters row (axis ``letters_axis``) and the image row (``image_axis``): the image
+    keeps its aspect ratio whatever width the browser gives the figure (one y pixel = one x
+    pixel); the axes shrink the row (image too tall) or widen the x range to the right (image
+    too wide for the row), so every row sharing the x axis stays aligned with the glyphs."""
+    W, H = qa.original.size
+    ly, iy = f"yaxis{letters_axis if letters_axis > 1 else ''}", f"yaxis{image_axis}"
+    fig.update_layout(
+        {
+            ly: {"range": [0, 1], "visible": False, "fixedrange": True},
+            iy: {
+                "range": [H, 0],
+                "scaleanchor": f"x{image_axis}",
+                "scaleratio": 1,
+                "constrain": "domain",
+                "constraintoward": "top",
+                "showgrid": False,
+                "zeroline": False,
+                # a thin row (a long line) has no room for y ticks
+                "showticklabels": tall,
+                "title": {"text": "y (px)" if tall else ""},
+            },
+        }
+    )
+    fig.update_xaxes(range=[0, W], constrain="range", constraintoward="left", showgrid=False)
 
 
 # -- overlay -----------------------------------------------------------------------------------
@@ -184,34 +312,48 @@ def attention_overlay(
     layer: int = -1,
     head: HeadSpec = "mean",
     *,
+    menu: bool = True,
     width: int = WIDTH,
 ) -> go.Figure:
     """One query's cross-attention over the line image, and as a profile along the line.
 
-    Top: the original image with the map as a semi-transparent band (each source position
-    over its pixel columns) and the recognized characters above it, each at its CTC span.
-    Bottom: the same map as bars per position, with the CTC character spans shaded. A slider
-    picks the query; a menu picks layer and head (mean / max over heads, each head) or the
-    rollout over layers. The colour scale runs from 0 to the largest weight of the chosen
-    aggregation over all queries, so queries compare at a glance.
+    Top: the recognized characters, each over its glyph (:func:`_glyph_centres`). Middle: the
+    original image at its own aspect ratio with the map as a semi-transparent band (each
+    source position over its pixel columns). Bottom: the same map as bars per position, with
+    the CTC character spans shaded. A slider picks the query; with ``menu`` a menu picks layer
+    and head (mean / max over heads, each head) or the rollout over layers, else the figure
+    holds ``layer`` and ``head`` only (an app that has its own controls). The colour scale
+    runs from 0 to the largest weight of the chosen aggregation over all queries, so queries
+    compare at a glance.
     """
     go = _go()
     query = _check_query(qa, query)
-    combos = _combos(qa)
     layer = qa._layer(layer)
     want = (-1, "rollout") if head == "rollout" else (layer, head)
+    combos = _combos(qa)
     if want not in combos:
         qa.aggregate(layer, head)  # raises the precise error
+    if not menu:
+        combos = [want]
     active = combos.index(want)
     maps = [qa.aggregate(lay, h).numpy() for lay, h in combos]  # each (Q, P)
-    W, H = qa.original.size
+    H = qa.original.height
     edges = qa.edges_px.numpy()
     centers = qa.centers_px.numpy()
     bar_width = qa.stride * qa.scale
     positions = np.arange(qa.num_positions)
 
+    profile_px = 190.0
+    line = _line_rows(qa, width, profile_px)
+    letters_px, image_px = line["row_px"]
+    gap = 12.0
+    plot_h = letters_px + image_px + profile_px + 3 * gap
     fig = _make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.55, 0.45]
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=gap / plot_h,
+        row_heights=[letters_px / plot_h, (image_px + gap) / plot_h, profile_px / plot_h],
     )
     for c, ((lay, h), a) in enumerate(zip(combos, maps, strict=True)):
         visible = c == active
@@ -224,12 +366,12 @@ def attention_overlay(
                 zmin=0.0,
                 zmax=top,
                 colorscale=OVERLAY_COLORSCALE,
-                colorbar={"title": {"text": "attention"}, "len": 0.5, "y": 1.0, "yanchor": "top"},
+                colorbar={"title": {"text": "attention"}, "len": 0.4, "y": 1.0, "yanchor": "top"},
                 hovertemplate="x %{x:.0f} px<br>attention %{z:.4f}<extra></extra>",
                 visible=visible,
                 name=qa.label(lay, h),
             ),
-            row=1,
+            row=2,
             col=1,
         )
         fig.add_trace(
@@ -246,7 +388,7 @@ def attention_overlay(
                 showlegend=False,
                 name=qa.label(lay, h),
             ),
-            row=2,
+            row=3,
             col=1,
         )
 
@@ -266,15 +408,15 @@ def attention_overlay(
             {
                 "label": qa.label(lay, h),
                 "method": "update",
-                "args": [{"visible": visible}, {"yaxis2.range": [0, top * 1.05]}],
+                "args": [{"visible": visible}, {"yaxis3.range": [0, top * 1.05]}],
             }
         )
 
     shapes = [
         {
             "type": "rect",
-            "xref": "x2",
-            "yref": "y2 domain",
+            "xref": "x3",
+            "yref": "y3 domain",
             "x0": x0,
             "x1": x1,
             "y0": 0,
@@ -285,31 +427,18 @@ def attention_overlay(
         }
         for _, x0, x1 in _char_labels(qa)
     ]
-    annotations = [
-        {
-            "x": (x0 + x1) / 2,
-            "y": 0,
-            "xref": "x",
-            "yref": "y",
-            "text": label,
-            "showarrow": False,
-            "yanchor": "bottom",
-            "font": {"size": 13, "color": "rgb(30, 60, 140)"},
-        }
-        for label, x0, x1 in _char_labels(qa)
-    ]
-    image_px = min(260, max(90, width * H / max(W, 1)))
     top = float(maps[active].max()) or 1.0
+    controls = "slider: query; menu: layer and head" if menu else "slider: query"
     title = _title(
-        f"What query {query} reads (slider: query; menu: layer and head)",
-        f"recognized {_quoted(qa.text)} · stage {qa.stage!r}, stride {qa.stride} px · "
-        f"letters above the image: CTC character spans",
-        width=int(width * 0.62),  # the menu sits to the right
+        f"What query {query} reads ({controls})",
+        f"recognized {_quoted(qa.text)} · {qa.label(*want)} · stage {qa.stage!r}, stride "
+        f"{qa.stride} px · letters: the CTC characters over their glyphs · shaded: CTC spans",
+        width=int(width * 0.62) if menu else width,  # the menu sits to the right
     )
     fig.update_layout(
         title=title,
-        images=[_background(_image_uri(qa.original), qa)],
-        annotations=annotations,
+        images=[_background(_image_uri(qa.original), qa, xref="x2", yref="y2")],
+        annotations=line["letters"],
         shapes=shapes,
         sliders=[
             {
@@ -332,21 +461,20 @@ def attention_overlay(
                 "yanchor": "bottom",
                 "showactive": True,
             }
-        ],
+        ]
+        if menu
+        else [],
         width=width,
-        height=int(image_px / 0.55) + 330,  # the image row is 55% of the plot area
-        margin={"t": _top(title), "b": 40, "l": 70, "r": 30},
+        height=int(plot_h + _top(title) + _MARGIN["b"] + 130),  # 130: axis title + slider
+        margin={"t": _top(title), **_MARGIN},
         font=_FONT,
         plot_bgcolor="white",
         bargap=0,
     )
-    fig.update_xaxes(range=[0, W], showgrid=False, row=1, col=1)
-    fig.update_xaxes(range=[0, W], title_text="x in the original image (pixels)", row=2, col=1)
+    _keep_aspect(fig, qa, letters_axis=1, image_axis=2, tall=image_px >= 80)
+    fig.update_xaxes(title_text="x in the original image (pixels)", row=3, col=1)
     fig.update_yaxes(
-        range=[H, -0.22 * H], title_text="y (px)", showgrid=False, zeroline=False, row=1, col=1
-    )
-    fig.update_yaxes(
-        range=[0, top * 1.05], title_text="attention", gridcolor="#e5e5e5", row=2, col=1
+        range=[0, top * 1.05], title_text="attention", gridcolor="#e5e5e5", row=3, col=1
     )
     return fig
 
@@ -357,73 +485,77 @@ def attention_overlay(
 def attention_grid(
     qa: QueryAttention, layer: int = -1, head: HeadSpec = "mean", *, width: int = WIDTH
 ) -> go.Figure:
-    """Every query's map over the image at once: one strip per query (two columns beyond 16
-    queries), one shared colour scale, each titled with the query's peak and entropy."""
+    """Every query's map at once, compactly: one heatmap row per query under the line image
+    (at its aspect ratio, the letters over their glyphs), on the image's pixel axis, so a
+    column of the heatmap sits under the glyph it reads. Hover gives each query's peak and
+    entropy; one colour scale for all queries."""
     go = _go()
     a = qa.aggregate(layer, head).numpy()  # (Q, P)
     stats = qa.stats(layer, head)
     Q = qa.num_queries
-    cols = 1 if Q <= 16 else 2
-    rows = -(-Q // cols)
-    W, H = qa.original.size
-    titles = [
-        f"query {q}: peak at x={float(stats.peak_px[q]):.0f} px, "
-        f"entropy {float(stats.entropy_norm[q]):.2f}"
-        for q in range(Q)
-    ]
-    strip = min(110, max(48, (width / cols) * H / max(W, 1)))
-    spacing = min(0.5 / rows, 28 / (rows * (strip + 28)))
+    row = float(np.clip(440 / Q, 11, 26))  # px per query: 32 queries fit in ~440 px
+    heat_px = Q * row
+    line = _line_rows(qa, width, heat_px)
+    letters_px, image_px = line["row_px"]
+    gap = 12.0
+    plot_h = letters_px + image_px + heat_px + 3 * gap
     fig = _make_subplots(
-        rows=rows,
-        cols=cols,
+        rows=3,
+        cols=1,
         shared_xaxes=True,
-        subplot_titles=titles,
-        vertical_spacing=spacing,
-        horizontal_spacing=0.04,
+        vertical_spacing=gap / plot_h,
+        row_heights=[letters_px / plot_h, (image_px + gap) / plot_h, heat_px / plot_h],
     )
-    uri = _image_uri(qa.original, max_width=1000)
-    edges = qa.edges_px.numpy()
-    images = []
-    for q in range(Q):
-        r, c = q // cols + 1, q % cols + 1
-        fig.add_trace(
-            go.Heatmap(
-                x=edges,
-                y=[0, H],
-                z=[_round(a[q])],
-                coloraxis="coloraxis",
-                hovertemplate=f"query {q}<br>x %{{x:.0f}} px<br>attention %{{z:.4f}}<extra></extra>",
+    peak, ent = stats.peak_px.numpy(), stats.entropy_norm.numpy()  # each (Q,)
+    custom = np.stack(
+        [np.broadcast_to(peak[:, None], a.shape), np.broadcast_to(ent[:, None], a.shape)], -1
+    )  # (Q, P, 2)
+    fig.add_trace(
+        go.Heatmap(
+            x=qa.edges_px.numpy(),
+            y=np.arange(Q),
+            z=_round(a),
+            zmin=0.0,
+            zmax=float(a.max()) or 1.0,
+            colorscale=MATRIX_COLORSCALE,
+            colorbar={"title": {"text": "attention"}, "len": 0.7, "y": 0.0, "yanchor": "bottom"},
+            customdata=np.round(custom, 2),
+            hovertemplate=(
+                "query %{y}<br>x %{x:.0f} px<br>attention %{z:.4f}<br>"
+                "peak at x=%{customdata[0]:.0f} px, entropy %{customdata[1]:.2f}<extra></extra>"
             ),
-            row=r,
-            col=c,
-        )
-        n = "" if q == 0 else str(q + 1)
-        images.append(_background(uri, qa, xref=f"x{n}", yref=f"y{n}"))
-        fig.update_yaxes(range=[H, 0], showticklabels=False, showgrid=False, row=r, col=c)
-        fig.update_xaxes(range=[0, W], showgrid=False, row=r, col=c)
-    for c in range(1, cols + 1):
-        fig.update_xaxes(title_text="x in the original image (pixels)", row=rows, col=c)
-    fig.update_annotations(font_size=11)
+        ),
+        row=3,
+        col=1,
+    )
     title = _title(
         f"All {Q} queries · {qa.label(layer, head)}",
-        f"recognized {_quoted(qa.text)} · band colour: attention weight, from transparent "
-        f"(0) to red (the largest weight of any query)",
+        f"recognized {_quoted(qa.text)} · one row per query, under the pixels it reads · "
+        "colour: attention weight, one scale for all queries · hover: peak and entropy",
         width=width,
     )
+    tick = max(1, int(np.ceil(18 / row)))  # a label every 18 px or more
     fig.update_layout(
         title=title,
-        images=images,
-        coloraxis={
-            "colorscale": OVERLAY_COLORSCALE,
-            "cmin": 0.0,
-            "cmax": float(a.max()) or 1.0,
-            "colorbar": {"title": {"text": "attention"}, "len": 0.4, "y": 1.0, "yanchor": "top"},
-        },
+        images=[_background(_image_uri(qa.original), qa, xref="x2", yref="y2")],
+        annotations=line["letters"],
         width=width,
-        height=int(rows * (strip + 28) + 170),
-        margin={"t": _top(title, extra=28), "b": 60, "l": 30, "r": 30},
+        height=int(plot_h + _top(title) + _MARGIN["b"] + 40),
+        margin={"t": _top(title), **_MARGIN},
         font=_FONT,
         plot_bgcolor="white",
+    )
+    _keep_aspect(fig, qa, letters_axis=1, image_axis=2, tall=image_px >= 80)
+    fig.update_xaxes(title_text="x in the original image (pixels)", row=3, col=1)
+    fig.update_yaxes(
+        title_text="query",
+        range=[Q - 0.5, -0.5],
+        tickmode="linear",
+        tick0=0,
+        dtick=tick,
+        tickfont={"size": 13},
+        row=3,
+        col=1,
     )
     return fig
 
