@@ -141,6 +141,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 choices=[(_label(p), str(p)) for p in found],
                 value=str(default),
                 label="checkpoint",
+                elem_id="checkpoint",
                 scale=0,
                 min_width=380,
             )
@@ -579,15 +580,24 @@ def _viz_call(name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def _attention_figure(qa: Any, all_queries: bool, layer: int, head: str) -> Any:
-    """Every query's map (a grid), or the overlay whose own slider steps through the queries
-    in the browser (no round trip to the server while the presenter browses them)."""
+    """Every query's map (one compact queries x pixels heatmap under the line), or the overlay
+    whose own slider steps through the queries in the browser (no round trip to the server
+    while the presenter browses them)."""
     layer_arg = int(layer)  # 0-based, as ocrlab.viz labels layers and queries
     if all_queries:
         return _viz_call(
             "attention_grid", qa, layer=layer_arg, head=_head_arg(head), width=PLOT_WIDTH
         )
+    # menu=False: the layer and head controls above the plot are the only ones (one control
+    # per setting); they also drive the grid and the summary, which a menu in the plot cannot
     return _viz_call(
-        "attention_overlay", qa, query=0, layer=layer_arg, head=_head_arg(head), width=PLOT_WIDTH
+        "attention_overlay",
+        qa,
+        query=0,
+        layer=layer_arg,
+        head=_head_arg(head),
+        menu=False,
+        width=PLOT_WIDTH,
     )
 
 
@@ -604,10 +614,11 @@ def _message(text: str) -> gr.Markdown:
 
 
 def _guard(message: Any, views: list[Any]) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
-    """Turn every exception of a handler into a friendly message in the ``message`` box (and a
-    toast) and empty ``views``: the app keeps serving, the audience sees no traceback. Bad input
-    (an ``OcrlabError``) shows its own message; anything else is logged in full on the server
-    and named in one line."""
+    """Turn every exception of a handler into a friendly message in the ``message`` box and
+    empty ``views``: the app keeps serving, the audience sees no traceback. Bad input (an
+    ``OcrlabError``) shows its own message; anything else is logged in full on the server and
+    named in one line. No toast as well: the box already says it, and Gradio's toasts stack up
+    in the top right corner, over the checkpoint menu, one per failed reading."""
 
     def wrap(fn: Callable[..., dict]) -> Callable[..., dict]:
         @wraps(fn)
@@ -619,7 +630,6 @@ def _guard(message: Any, views: list[Any]) -> Callable[[Callable[..., dict]], Ca
             except Exception as exc:  # a demo must not die on stage; the log keeps the details
                 log.exception("handler %s failed", fn.__name__)
                 msg = f"internal error ({type(exc).__name__}: {exc}); details are in the server log"
-            gr.Warning(msg)
             return _cleared(message, views, f"⚠ {msg}")
 
         return guarded

@@ -13,6 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright import sync_api as playwright
 from test_app import READ_TEXT, served_app
@@ -190,3 +191,85 @@ def test_an_example_line_and_a_drawing_are_read(page):
                    .map(e => e.textContent).join('') !== 'Research toolkit'"""
     )
     expect(page.locator("#message")).to_have_count(0)
+
+
+LONG_LINE = "The quick brown fox jumps over the lazy dog by the river bank 12345"
+PLOT = "#attention-plot .js-plotly-plot"
+
+
+def test_all_queries_at_once_is_one_compact_legible_figure(page, tmp_path):
+    """It used to be one strip per query: 16-32 strips in a ~2,400 px figure, 11 px titles."""
+    page.get_by_label("all queries at once").check()
+    playwright.expect(page.locator("#attention-plot")).to_contain_text("All 32 queries")
+    height = page.locator(PLOT).bounding_box()["height"]
+    assert height <= 1000, height
+    sizes = page.locator(f"{PLOT} .ytick text, {PLOT} .annotation-text").evaluate_all(
+        "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))"
+    )
+    assert sizes and min(sizes) >= 13, sizes
+    save_screenshot(page, tmp_path, "app_all_queries.png")
+
+
+def test_a_long_line_keeps_its_aspect_and_its_letters_sit_on_their_glyphs(page, tmp_path):
+    """Long lines were stretched vertically, with 10 px letters at their CTC spikes (the first
+    one at x=0): the line keeps its shape, and each legible letter stands over its ink."""
+    page.locator("#type-text textarea").fill(LONG_LINE)
+    page.wait_for_function(
+        "() => document.querySelector('#stats').innerText.includes('characters')"
+        " && document.querySelector('#attention-plot')?.innerText.includes('quick')"
+    )
+    image = demo_app.typed_line(LONG_LINE, font="DejaVu Serif", preset="clean", seed=0)
+    got = page.locator(PLOT).evaluate(
+        """gd => {
+          const im = gd.querySelector('.layer-below image, image');
+          const box = im.getBoundingClientRect();
+          const xa = gd._fullLayout.xaxis2, left = gd.getBoundingClientRect().left;
+          const notes = [...gd.querySelectorAll('.annotation')].map(a => {
+            const r = a.getBoundingClientRect(), t = a.querySelector('.annotation-text');
+            return {text: t.textContent, x: xa.p2l(r.left + r.width / 2 - left - xa._offset),
+                    size: parseFloat(getComputedStyle(t).fontSize)};
+          });
+          return {w: box.width, h: box.height, notes: notes};
+        }"""
+    )
+    W, H = image.size
+    assert got["w"] / got["h"] == pytest.approx(W / H, rel=0.03)
+    letters = [n for n in got["notes"] if n["text"] not in ("␣", "")]
+    assert len(letters) >= 0.9 * len(LONG_LINE.replace(" ", ""))
+    assert min(n["size"] for n in letters) >= 13
+    ink = (np.asarray(image.convert("L")) < 128).any(axis=0)
+    for n in letters:  # over ink: at most a stroke's width beside it
+        x = round(n["x"])
+        assert ink[max(0, x - 3) : x + 4].any(), (n, W)
+    save_screenshot(page, tmp_path, "app_long_line.png")
+
+
+def test_layer_and_head_have_one_control_each(page):
+    """The Gradio slider and dropdown choose layer and head; the plot has no menu of its own."""
+    playwright.expect(page.locator(PLOT)).to_be_visible()
+    assert page.locator(f"{PLOT} .updatemenu-container").count() == 0
+    assert page.get_by_label("layer").count() >= 1 and page.get_by_label("head").count() == 1
+    playwright.expect(page.locator("#attention-plot")).to_contain_text("mean over heads")
+
+
+def test_errors_raise_no_toasts_over_the_checkpoint_menu(page, tmp_path):
+    """Each failed reading used to leave a warning toast in the top right, over the checkpoint
+    menu; the message box says it, and the menu stays clickable."""
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    page.get_by_role("tab", name="Upload / paste").click()
+    upload = page.locator("#upload")
+    for _ in range(3):
+        if upload.get_by_label("Remove Image").count():
+            upload.get_by_label("Remove Image").click()
+        upload.locator("input[type=file]").set_input_files(str(bad))
+        playwright.expect(page.locator("#message")).to_contain_text("notes.png: not an image")
+    page.wait_for_timeout(500)
+    assert page.locator(".toast-body").count() == 0
+    menu = page.locator("#checkpoint")
+    box = menu.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('#checkpoint') !== null",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top
