@@ -149,7 +149,8 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
                 [("greedy", "greedy"), ("beam + word LM", "beam")],
                 value="greedy",
                 label="CTC decoding",
-                info="beam: a word-frequency LM fused into the search (slower; see the card)",
+                info="beam: a word-frequency LM fused into the search, for single words "
+                "(it merges the words of a line)",
                 scale=0,
                 min_width=260,
             )

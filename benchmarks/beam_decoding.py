@@ -114,11 +114,12 @@ def main() -> None:
     for name, rows in (("tune", tuning), ("test", testing), ("lines", lines)):
         if not rows:
             continue
-        print(f"\n{name} ({rows[0]['n']} words, {args.protocol})")
+        unit, protocol = ("lines", "exact") if name == "lines" else ("words", args.protocol)
+        print(f"\n{name} ({rows[0]['n']} {unit}, {protocol})")
         for r in rows:
             print(
                 f"  {r['decoder']:<55} acc {100 * r['accuracy']:5.1f}%  "
-                f"CER {100 * r['cer']:5.2f}%  {r['ms_per_word']:6.2f} ms/word"
+                f"CER {100 * r['cer']:5.2f}%  {r['ms_per_word']:6.2f} ms/{unit[:-1]}"
             )
     print(f"\nwrote {args.out}")
 

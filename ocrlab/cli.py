@@ -186,7 +186,8 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--decoder",
         default="greedy",
-        help="CTC decoding: greedy (fast), beam (prefix beam search with a word-frequency LM), "
+        help="CTC decoding: greedy (fast), beam (for word crops: prefix beam search with a "
+        "word-frequency LM; it merges the words of lines), "
         "or beam:width=W,lm=none|words,lm_weight=X,word_bonus=Y",
     )
     ev.add_argument(
@@ -205,7 +206,8 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     pr.add_argument(
         "--decoder",
         default="greedy",
-        help="CTC decoding: greedy (fast), beam (prefix beam search with a word-frequency LM), "
+        help="CTC decoding: greedy (fast), beam (for word crops: prefix beam search with a "
+        "word-frequency LM; it merges the words of lines), "
         "or beam:width=W,lm=none|words,lm_weight=X,word_bonus=Y",
     )
     pr.set_defaults(func=_cmd_predict)
