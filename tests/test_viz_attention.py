@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ocrlab.data.synth import default_renderer, render_line
+from ocrlab.data.synth import Renderer, SynthConfig, render_line
 from ocrlab.data.transforms import LineTransform
 from ocrlab.errors import OcrlabError
 from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel, Recognition
@@ -229,12 +229,14 @@ def test_shipped_model_ctc_spans_and_positions_agree_with_the_rendered_character
     renderer reports exactly (document look, no geometric distortion): every recognized
     character's CTC span, mapped to original pixels, lies within one stride of that character's
     box, and so do the source positions that ``char_spans_in_source`` assigns to it. The line
-    is rendered larger than the model's input (scale about 1.6) so a scale error would show."""
+    is rendered larger than the model's input (scale about 1.5) so a scale error would show."""
     model = OCRModel.from_pretrained(DEFAULT_CHECKPOINT)
     text = "Hello World 2026"
-    # a pinned font (the font pool grows with the installed packages) that the model reads
-    rendered = default_renderer().render(
-        text, seed=3, font="Liberation Sans Narrow Bold", look="document", degrade=False, size=64
+    # a pinned font (the font pool grows with the installed packages) set plainly: no kerning,
+    # ligatures or widened word gaps, so the model reads it exactly
+    plain = SynthConfig.preset("default", p_kerning=0.0, p_ligatures=0.0, p_word_spacing=0.0)
+    rendered = Renderer(plain).render(
+        text, seed=3, font="Liberation Sans Narrow Bold", look="document", degrade=False, size=56
     )
     assert not rendered.geometric
     qa = query_attention(model, rendered.image)
