@@ -236,6 +236,7 @@ def test_decoder_specs() -> None:
         ("beam:depth=3", "bad option 'depth=3'"),
         ("beam:width", "bad option 'width'"),
         ("beam:width=ten", "invalid literal"),
+        ("beam:width=0", "width must be >= 1"),
         ("beam:lm=kenlm", "unknown lm 'kenlm'"),
     ],
 )

@@ -634,6 +634,8 @@ def make_decoder(spec: str | None = "greedy") -> Decoder:
         word_bonus = float(opts.get("word_bonus", "0"))
     except ValueError as exc:
         raise OcrlabError(f"decoder {spec!r}: {exc}") from None
+    if width < 1:
+        raise OcrlabError(f"decoder {spec!r}: width must be >= 1, got {width}")
     lm_name, _, lang = opts.get("lm", "none").partition(":")
     if lm_name == "none":
         lm = None
