@@ -8,12 +8,8 @@ OUT=${OUT:-benchmarks/gpu/out}
 DEVICE=${DEVICE:-cuda}
 EXTRA=${EXTRA:-}  # e.g. "--lines 16 --repeats 1" for a dry run
 mkdir -p "$OUT"
-if [ -z "${NO_WHEELS:-}" ] && ls .whl/*.whl > /dev/null 2>&1; then  # NO_WHEELS=1: dry run here
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/ocrlab-site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/ocrlab-site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10
+export TQDM_MININTERVAL=10
+source benchmarks/gpu/env.sh  # NO_WHEELS=1: dry run here
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
   python3 -c "import torch, transformers, sys; print(sys.version.split()[0], torch.__version__, \
 transformers.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"

@@ -14,12 +14,7 @@ OUT=${OUT:-benchmarks/gpu/out}
 MINUTES=${MINUTES:-8}
 STEPS=${STEPS:-12000}
 mkdir -p "$OUT"
-if [ -z "${NO_WHEELS:-}" ] && ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/ocrlab-site .whl/*.whl
-  export PYTHONPATH=/tmp/ocrlab-site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+source benchmarks/gpu/env.sh
 run=/tmp/qformer-gpu
 python3 -m ocrlab train --config configs/small-v3.yaml --out "$run" \
   --set train.init_from=models/ocrlab-small-v3 --set data.batch_size=128 \

@@ -14,12 +14,7 @@ MINUTES=${MINUTES:-9}
 STEPS=${STEPS:-20000}
 R=${REAL:-.gpu_data/real_train}
 mkdir -p "$OUT"
-if [ -z "${NO_WHEELS:-}" ] && ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/ocrlab-site .whl/*.whl
-  export PYTHONPATH=/tmp/ocrlab-site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+source benchmarks/gpu/env.sh
 run=/tmp/v4-gpu
 python3 -m ocrlab train --config configs/small-v4.yaml --out "$run" \
   --set "data.train=[\"$R/iiit5k_train_cs.lmdb?repeat=6,seed=1\", \"$R/ic15_train.lmdb?repeat=5,seed=2\", \"synth:n=20000,seed=30,preset=scene\", \"synth:n=20000,seed=31\", \"synth:n=5000,seed=32,preset=degraded\"]" \
