@@ -84,10 +84,12 @@ def test_lm_frozen_and_kept_in_eval(lm_dir: Path) -> None:
     assert not torch.equal(bridge.language_projection.weight, proj_before)
 
 
-def test_generate_is_the_greedy_reading_of_the_soft_prompt(lm_dir: Path) -> None:
+@pytest.mark.parametrize("layout", ["sequential", "shared"])
+def test_generate_is_the_greedy_reading_of_the_soft_prompt(lm_dir: Path, layout: str) -> None:
     """generate() against an independent greedy loop over the LM's own forward pass: the
-    argmax token after [prompt; tokens so far], stopping at EOS or after 6 tokens."""
-    bridge = make_bridge(lm_dir)
+    argmax token after [prompt; tokens so far] at the layout's positions (sequential: 0, 1, ...;
+    shared: the queries all at 0, the text from 1), stopping at EOS or after 6 tokens."""
+    bridge = make_bridge(lm_dir, prompt_positions=layout)
     torch.manual_seed(3)
     queries = torch.randn(2, 4, H)
     texts = bridge.generate(queries, max_new_tokens=6)
@@ -98,13 +100,47 @@ def test_generate_is_the_greedy_reading_of_the_soft_prompt(lm_dir: Path) -> None
             inputs = bridge.project(queries[b : b + 1])  # (1, Q, D)
             ids: list[int] = []
             for _ in range(6):
-                nxt = int(bridge.lm(inputs_embeds=inputs).logits[0, -1].argmax())
+                n = inputs.shape[1]
+                pos = torch.arange(n) if layout == "sequential" else (torch.arange(n) - 3).clamp(0)
+                logits = bridge.lm(inputs_embeds=inputs, position_ids=pos[None]).logits
+                nxt = int(logits[0, -1].argmax())
                 if nxt == eos:
                     break
                 ids.append(nxt)
                 inputs = torch.cat([inputs, embed(torch.tensor([[nxt]]))], dim=1)
             assert text == bridge.tokenizer.decode(ids, skip_special_tokens=True)
     assert bridge.generate(queries, max_new_tokens=6) == texts  # greedy: deterministic
+
+
+def test_shared_positions_put_the_text_where_the_lm_learned_it(lm_dir: Path) -> None:
+    """``prompt_positions: shared``: the queries at position 0 (BOS's slot), the text at 1, 2,
+    ...; with the BOS embedding as a one-query prompt the LM scores the text exactly as it does
+    ``<bos> text <eos>`` from its own token ids. The sequential layout numbers straight on."""
+    bridge = make_bridge(lm_dir, prompt_positions="shared")
+    assert bridge.position_ids(2, 3, 4, torch.device("cpu")).tolist() == [[0, 0, 0, 1, 2, 3, 4]] * 2
+    seq = make_bridge(lm_dir)
+    assert seq.position_ids(1, 3, 2, torch.device("cpu")).tolist() == [[0, 1, 2, 3, 4]]
+
+    tok = bridge.tokenizer
+    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    texts = ["hello world", "ab"]
+    with torch.no_grad():
+        prompt = bridge.lm.get_input_embeddings()(torch.tensor([[bos]] * 2))  # (2, 1, D)
+        out = bridge.score_prompt(prompt, texts)
+        ids, mask = bridge.tokenize(texts)
+        native = bridge.lm(
+            input_ids=torch.cat([torch.tensor([[bos]] * 2), ids], dim=1),
+            attention_mask=torch.cat([torch.ones(2, 1, dtype=torch.long), mask], dim=1),
+            labels=torch.cat(
+                [torch.full((2, 1), IGNORE_INDEX), ids.masked_fill(mask == 0, IGNORE_INDEX)], 1
+            ),
+        )
+    torch.testing.assert_close(out.loss, native.loss)
+
+
+def test_unknown_prompt_positions(lm_dir: Path) -> None:
+    with pytest.raises(OcrlabError, match="prompt_positions='middle'; choose one of"):
+        make_bridge(lm_dir, prompt_positions="middle")
 
 
 def test_generate_stops_at_eos(tmp_path: Path) -> None:
