@@ -55,7 +55,7 @@ GALLERY_LINES = [
     ("Platform 9", "clean", "scene", 15),
     ("query attention", "degraded", "scene", 16),
 ]
-PLOT_WIDTH = 1300  # pixels: the figures fill the page width on a 1080p projector
+PLOT_WIDTH = 1540  # pixels: the page width on a 1080p projector (the .gradio-container cap)
 CONFIDENCE_COLOURS = {"unsure": "#f59e0b", "doubtful": "#dc2626"}
 ATTRIBUTION_METHODS = ["integrated_gradients", "saliency", "gradcam"]
 
@@ -130,30 +130,31 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
     with gr.Blocks(title="ocrlab — live text-line recognition", analytics_enabled=False) as demo:
         state = gr.State(None)  # {"checkpoint", "image", "attention"} of the line on screen
 
-        with gr.Row(equal_height=True):
+        # each control in its own column: side by side in one row, Gradio wraps them in one
+        # form whose gray background showed beside and below the shorter one
+        with gr.Row(equal_height=False):
             gr.Markdown(
                 "# ocrlab · live text-line recognition\n"
                 "CTC reads the line; the Q-Former's queries (trained with a frozen LM) show "
                 "where the model looks.",
                 elem_id="title",
             )
-            ckpt = gr.Dropdown(
-                choices=[(_label(p), str(p)) for p in found],
-                value=str(default),
-                label="checkpoint",
-                elem_id="checkpoint",
-                scale=0,
-                min_width=380,
-            )
-            decoding = gr.Radio(
-                [("greedy", "greedy"), ("beam + word LM", "beam")],
-                value="greedy",
-                label="CTC decoding",
-                info="beam: a word-frequency LM fused into the search, for single words "
-                "(it merges the words of a line)",
-                scale=0,
-                min_width=260,
-            )
+            with gr.Column(scale=0, min_width=380):
+                ckpt = gr.Dropdown(
+                    choices=[(_label(p), str(p)) for p in found],
+                    value=str(default),
+                    label="checkpoint",
+                    elem_id="checkpoint",
+                )
+            with gr.Column(scale=0, min_width=300):
+                decoding = gr.Radio(
+                    [("greedy", "greedy"), ("beam + word LM", "beam")],
+                    value="greedy",
+                    label="CTC decoding",
+                    info="beam: a word-frequency LM fused into the search, for single words "
+                    "(it merges the words of a line)",
+                    elem_id="decoding",
+                )
         model_info = gr.Markdown(demo_app.describe_model(model0), elem_id="model-info")
 
         with gr.Row():
@@ -577,7 +578,13 @@ def _viz_call(name: str, *args: Any, **kwargs: Any) -> Any:
     except ImportError as exc:
         log.warning("ocrlab.viz.%s is unavailable: %s", name, exc)
         return None
-    return _big_fonts(fn(*args, **kwargs))
+    fig = _big_fonts(fn(*args, **kwargs))
+    if fig is not None and hasattr(fig, "update_layout"):
+        # no fixed width: Gradio draws plotly with autosize, so the figure takes the page's
+        # width (a fixed 1300 px was cut off at 1280x800 and left a quarter empty at 1920x1080);
+        # ``width=PLOT_WIDTH`` above still sizes titles, letters and rows for a full-width page
+        fig.update_layout(width=None)
+    return fig
 
 
 def _attention_figure(qa: Any, all_queries: bool, layer: int, head: str) -> Any:

@@ -273,3 +273,26 @@ def test_errors_raise_no_toasts_over_the_checkpoint_menu(page, tmp_path):
         [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
     )
     assert on_top
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_plot_fills_its_panel_and_the_header_has_no_gap(browser, served, size):
+    """The attention figure had a fixed 1300 px width: cut off at 1280x800, a quarter of its
+    panel empty at 1920x1080. The header's two controls shared one form whose gray background
+    showed beside the shorter one."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    try:
+        page.goto(served.url)
+        playwright.expect(page.locator(PLOT)).to_be_visible()
+        page.wait_for_timeout(500)  # plotly's resize to the container
+        panel = page.locator("#attention-plot").bounding_box()
+        plot = page.locator(f"{PLOT} .main-svg").first.bounding_box()
+        assert plot["x"] + plot["width"] <= panel["x"] + panel["width"] + 1, (plot, panel)
+        assert plot["width"] >= 0.9 * panel["width"], (plot, panel)
+        for control in ("#checkpoint", "#decoding"):
+            block = page.locator(control).bounding_box()
+            form = page.locator(control).locator("xpath=..").bounding_box()
+            assert block["height"] >= form["height"] - 2, (control, block, form)
+            assert block["width"] >= form["width"] - 2, (control, block, form)
+    finally:
+        page.close()
