@@ -44,6 +44,8 @@ from ocrlab.data.sheet import contact_sheet
 from ocrlab.data.synth import Degradations, Renderer, SynthConfig, render_line
 from ocrlab.data.text import make_text_source
 
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+
 # %% [markdown]
 # ## Text sources
 #
@@ -142,11 +144,20 @@ with TemporaryDirectory() as tmp:
         assert same and len(back) == len(pairs), f"{spec.name} did not round-trip"
 
 # %% [markdown]
-# ## The real dev sets
+# ## Real lines
 #
-# IIIT5K (3000 cropped scene words) and UW3 (70 printed lines) are used for measuring only.
-# Next to the synthetic samples above they show what the renderer must imitate: scene words are
-# tight, stylized and often low-resolution; UW3 lines are long, clean and dense.
+# Next to the synthetic samples above, real ones show what the renderer must imitate. The
+# repository ships six real printed lines cut from a photographed page (`samples/skimage_page`,
+# scikit-image's `page.png`, BSD-3-Clause; `SOURCE.md` says how): uneven light, 19–26 pixels
+# per line, neighbours' descenders reaching in. The project's dev sets, IIIT5K (3000 cropped
+# scene words) and UW3 (70 printed lines), are used for measuring only and are shown when they
+# are on this machine: scene words are tight, stylized and often low-resolution; UW3 lines are
+# long, clean and dense.
+
+# %%
+page = open_dataset(str(ROOT / "samples" / "skimage_page"), charset=latin)
+display(contact_sheet([(s.image, s.text) for s in page], cols=1,
+                      title=f"samples/skimage_page: {len(page)} real printed lines"))
 
 # %%
 real = Path(REAL_DATA)

@@ -100,13 +100,17 @@ training_curves(run_dir)
 # %% [markdown]
 # ## Evaluate the best checkpoint (CTC path)
 #
-# Synthetic lines from a seed that training never used, and the real dev sets when they are on
-# this machine (IIIT5K with the standard case-insensitive alphanumeric protocol).
+# Synthetic lines from a seed that training never used, the six real printed lines the
+# repository ships (`samples/skimage_page`: a smoke test, not a benchmark), and the real dev sets
+# when they are on this machine (IIIT5K with the standard case-insensitive alphanumeric protocol).
 
 # %%
 model = OCRModel.from_pretrained(run_dir / "checkpoints" / "best")
 latin = Charset.preset("latin")
-sets = {f"synth seed 7 (n={EVAL_N})": (f"synth:n={EVAL_N},seed=7", "exact")}
+sets = {
+    f"synth seed 7 (n={EVAL_N})": (f"synth:n={EVAL_N},seed=7", "exact"),
+    "6 real page lines (repo)": (str(ROOT / "samples" / "skimage_page"), "exact"),
+}
 real = Path(os.path.normpath(Path.cwd() / REAL_DATA))
 if (real / "uw3_printed_lines").is_dir():
     sets["UW3 printed lines"] = (str(real / "uw3_printed_lines"), "exact")

@@ -27,7 +27,8 @@ import os
 
 QUICK = os.environ.get("OCRLAB_QUICK", "0") == "1"  # CI: a tiny model trained for a few steps
 CHECKPOINT = None  # None: the bundled default model (QUICK: the tiny run trained below)
-RUN_DIR = "runs/small-v3"  # a run with step-N snapshots, for the maps over training
+SNAPSHOT_RUN = "runs/nb03-snapshots"  # built below when missing (about 6 min on 2 CPU cores)
+RUN_DIR = SNAPSHOT_RUN  # a run with step-N snapshots, for the maps over training
 TEXT = "Hello World 2026"  # a synthetic line rendered with known character positions
 N_READ = 200  # scene words for the reading diagnostics and the first-character survey
 REAL_DATA = "../../shared/data"
@@ -186,27 +187,42 @@ px.imshow(qa.rollout().numpy(), aspect="auto", color_continuous_scale="Viridis",
 # %% [markdown]
 # ## A real line
 #
-# The same views on a printed line from UW3 (when the real dev sets are on this machine).
+# The same views on a real printed line: one of the six lines of a photographed page that the
+# repository ships (`samples/skimage_page`, BSD-3-Clause; its `SOURCE.md` says where from), and
+# the first UW3 line when the real dev sets are on this machine.
 
 # %%
-real = Path(os.path.normpath(Path.cwd() / REAL_DATA)) / "uw3_printed_lines" / "images"
-if real.is_dir():
-    path = sorted(real.iterdir())[0]
+real_lines = [ROOT / "samples" / "skimage_page" / "images" / "page_line1.png"]
+uw3 = Path(os.path.normpath(Path.cwd() / REAL_DATA)) / "uw3_printed_lines" / "images"
+if uw3.is_dir():
+    real_lines.append(sorted(uw3.iterdir())[0])
+for path in real_lines:
     qa_real = query_attention(model, load_image(path))
     print(f"{path.name}: read {qa_real.text!r}")
     display(attention_overlay(qa_real))
     print("\n".join(qa_real.summary()[:10]))
-else:
-    print(f"{real} is not on this machine; skipped")
 
 # %% [markdown]
 # ## Over training
 #
 # The same image's maps at every snapshot a run saved (`checkpoints/step-N`): do the queries
-# find their characters early, late, or never?
+# find their characters early, late, or never? Without a run of your own (`RUN_DIR`), the cell
+# trains one the first time: a fresh Q-Former over the bundled model's frozen encoder, with
+# `configs/small-v3.yaml`'s recipe for its first 500 steps, a snapshot every 100 (about 6 minutes
+# on 2 CPU cores; later runs of the notebook reuse it).
 
 # %%
+if not (run_dir / "checkpoints").is_dir() and RUN_DIR == SNAPSHOT_RUN:
+    # the one command behind it, from the repository root:
+    #   ocrlab train --config configs/small-v3.yaml --out runs/nb03-snapshots \
+    #     --set train.init_from=models/ocrlab-small-v3 --set train.max_steps=500 \
+    #     --set train.save_every=100 --set train.eval_every=500 --set train.reading_lines=16
+    config = load_run_config(ROOT / "configs" / "small-v3.yaml", [
+        f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}",
+        f"train.init_from={ROOT / 'models' / 'ocrlab-small-v3'}", "train.max_steps=500",
+        "train.save_every=100", "train.eval_every=500", "train.reading_lines=16"])
+    train(config, run_dir)
 if (run_dir / "checkpoints").is_dir():
     display(attention_over_training(run_dir, image))
 else:
-    print(f"{run_dir} has no checkpoints; train a run with snapshots (notebook 02) and set RUN_DIR")
+    print(f"{run_dir} has no checkpoints; set RUN_DIR to a run with snapshots (notebook 02)")
