@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrlab.data.synth import _natural_bank, _noise_bank, _paper_bank, _photo_bank
 from ocrlab.data.synth_io import synth_dataset
+from ocrlab.data.textures import BANKS
 from ocrlab.machine import machine_info
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     dataset.render(0)  # builds the text sources and the renderer
     renderer = dataset.renderer
     cfg = renderer.config
-    for bank in (_paper_bank, _photo_bank, _noise_bank, _natural_bank):
+    for bank in BANKS:
         bank(cfg.texture_seed)
     setup_s = time.perf_counter() - t0
 

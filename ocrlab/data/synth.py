@@ -2,8 +2,9 @@
 
 The renderer is PIL + numpy only and built for throughput (>= 500 lines/s per process):
 
-- text is laid out glyph by glyph from a cache of glyph masks, which gives exact per-character
-  boxes, free letter spacing, and no per-line FreeType call once the cache is warm;
+- text is laid out glyph by glyph from a cache of glyph masks (``ocrlab.data.layout``), which
+  gives exact per-character boxes, free letter spacing, and no per-line FreeType call once the
+  cache is warm;
 - every geometric change (rotation, shear, perspective) is one homography applied once to the
   single-channel ink mask, cropped straight into the output window; a curved baseline is one
   piecewise-bilinear mesh warp of the same mask before it;
@@ -26,25 +27,20 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
+from PIL import Image, ImageDraw, ImageFilter
 
 from ocrlab.data.fonts import Font, find_fonts, font_from_file
-from ocrlab.data.textures import natural_textures
+from ocrlab.data.layout import layout_text
+from ocrlab.data.textures import natural_bank, noise_bank, paper_bank, photo_bank
 from ocrlab.errors import DataError
 
 LOOKS = ("document", "scene")
 CROPS = ("line", "word", "mixed")
 BACKGROUNDS = ("flat", "gradient", "noise", "paper", "photo", "texture")
-
-# Texture banks: random windows of these are the backgrounds. Lines wider than the bank are
-# stretched, which is invisible on low-frequency textures.
-_BANK_H, _BANK_W = 160, 1536
-
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -337,323 +333,7 @@ class _Draws:
 
 
 # ----------------------------------------------------------------------------------------------
-# glyphs
-
-
-@lru_cache(maxsize=1024)
-def _pil_font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    # BASIC layout: glyphs are placed one by one here, so shaping buys nothing and costs time.
-    return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
-
-
-# Ligature glyphs a font may map at the Unicode presentation forms; longest match first.
-_LIGATURES = (
-    ("ffi", "\ufb03"),
-    ("ffl", "\ufb04"),
-    ("ff", "\ufb00"),
-    ("fi", "\ufb01"),
-    ("fl", "\ufb02"),
-)
-# Kerning is read at this em size and scaled: one cache entry per (font, pair), for all sizes.
-# Raqm (HarfBuzz) applies GPOS kerning, where modern fonts keep it; Pillow's basic layout, the
-# fallback where Pillow was built without Raqm, reads only the old ``kern`` table.
-_KERN_EM = 200
-_RAQM = features.check_feature("raqm")
-_KERN_FEATURES = ["kern", "-liga", "-clig", "-calt", "-dlig"] if _RAQM else None
-_KERNS: dict[str, dict[str, float]] = {}  # font path -> letter pair -> kerning in em
-_KERN_ADV: dict[tuple[str, str], float] = {}
-_KERN_CACHE_MAX = 300_000  # pairs over all fonts (tens of MB); then the cache starts over
-_kern_count = 0
-
-
-@lru_cache(maxsize=512)
-def _shaping_font(path: str) -> ImageFont.FreeTypeFont:
-    engine = ImageFont.Layout.RAQM if _RAQM else ImageFont.Layout.BASIC
-    return ImageFont.truetype(path, _KERN_EM, layout_engine=engine)
-
-
-def _kern_table(path: str) -> dict[str, float]:
-    """The cache of kerning pairs for one font (filled by ``_kern``); one dict per font keeps
-    the per-letter lookup in ``_layout`` a single ``dict.get``."""
-    table = _KERNS.get(path)
-    if table is None:
-        table = _KERNS[path] = {}
-    return table
-
-
-def _kern(path: str, table: dict[str, float], pair: str) -> float:
-    """The font's kerning between the two letters of ``pair`` in em (negative: closer), as
-    HarfBuzz applies it (GPOS pair adjustments and the old ``kern`` table), ligatures and
-    alternates off; stored in ``table``. Pairs with a space are not kerned."""
-    global _kern_count
-    if pair[0].isspace() or pair[1].isspace():
-        k = 0.0
-    else:
-        font = _shaping_font(path)
-        adv = 0.0
-        for ch in pair:
-            v = _KERN_ADV.get((path, ch))
-            if v is None:
-                v = _KERN_ADV[(path, ch)] = font.getlength(ch, features=_KERN_FEATURES)
-            adv += v
-        k = (font.getlength(pair, features=_KERN_FEATURES) - adv) / _KERN_EM
-    if _kern_count >= _KERN_CACHE_MAX:
-        for t in _KERNS.values():  # emptied in place: callers may hold a table
-            t.clear()
-        _KERN_ADV.clear()
-        _kern_count = 0
-    table[pair] = k
-    _kern_count += 1
-    return k
-
-
-_Glyph = tuple["np.ndarray | None", int, int, float]  # mask (h, w) uint8, dx, dy, advance px
-_GLYPHS: dict[tuple[str, int, str], _Glyph] = {}
-_GLYPH_CACHE_MAX = 300_000
-
-
-def _glyph(font: Font, size: int, ch: str) -> _Glyph:
-    key = (str(font.path), size, ch)
-    g = _GLYPHS.get(key)
-    if g is not None:
-        return g
-    pil = _pil_font(key[0], size)
-    if ch.isspace() and ord(ch) not in font.codepoints():
-        # A space the font lacks (e.g. U+3000 in a Latin face) is a gap, not tofu.
-        adv = pil.getlength(" ") * (2.0 if unicodedata.east_asian_width(ch) in "WF" else 1.0)
-        g = (None, 0, 0, adv)
-    else:
-        core, (dx, dy) = pil.getmask2(ch, mode="L", anchor="ls")
-        w, h = core.size
-        mask = None
-        if w > 0 and h > 0:
-            try:  # the fast route to pixels; the fallback is the public, slower one
-                mask = np.asarray(Image.Image()._new(core))
-            except AttributeError:  # pragma: no cover - depends on Pillow internals
-                im = Image.new("L", (w, h))
-                ImageDraw.Draw(im).text((-dx, -dy), ch, fill=255, font=pil, anchor="ls")
-                mask = np.asarray(im)
-            if not mask.any():
-                mask = None
-        g = (mask, dx, dy, pil.getlength(ch))
-    if len(_GLYPHS) >= _GLYPH_CACHE_MAX:
-        _GLYPHS.clear()
-    _GLYPHS[key] = g
-    return g
-
-
-@dataclass
-class _Layout:
-    mask: np.ndarray  # (H, W) uint8 ink alpha
-    x0: np.ndarray  # (n,) float advance-box left edge of each char
-    x1: np.ndarray  # (n,) float advance-box right edge
-    ink: tuple[int, int, int, int]  # ink bbox (x0, y0, x1, y1), x1/y1 exclusive
-    line: tuple[int, int]  # line box rows (top = baseline - ascent, bottom = baseline + descent)
-    mid_y: float  # mid-line row, where boxes are measured after geometry
-
-
-def _units(text: str, font: Font) -> list[tuple[str, int]]:
-    """``text`` as (glyph character, letters it draws): ligature glyphs for ff, fi, fl, ffi,
-    ffl where the font maps the presentation form, one letter per glyph elsewhere."""
-    cmap = font.codepoints()
-    out: list[tuple[str, int]] = []
-    i = 0
-    while i < len(text):
-        for seq, lig in _LIGATURES:
-            if text.startswith(seq, i) and ord(lig) in cmap:
-                out.append((lig, len(seq)))
-                i += len(seq)
-                break
-        else:
-            out.append((text[i], 1))
-            i += 1
-    return out
-
-
-def _layout(
-    text: str,
-    font: Font,
-    size: int,
-    spacing_px: float,
-    bold: int,
-    *,
-    kerning: bool = False,
-    ligatures: bool = False,
-    word_space: float = 1.0,
-) -> _Layout:
-    """Place ``text`` glyph by glyph: advance + letter spacing, the font's kerning between
-    letters (``kerning``), ligature glyphs (``ligatures``), word gaps times ``word_space``."""
-    path = str(font.path)
-    pil = _pil_font(path, size)
-    ascent, descent = pil.getmetrics()
-    if ligatures and ("ff" in text or "fi" in text or "fl" in text):
-        units = _units(text, font)
-    else:
-        units = [(ch, 1) for ch in text]
-    glyphs = [_glyph(font, size, ch) for ch, _ in units]
-    kerns = [0.0] * len(units)
-    if kerning:
-        table = _kern_table(path)
-        start = units[0][1]
-        for k in range(1, len(units)):
-            # between the last letter before this glyph and its first letter
-            pair = text[start - 1 : start + 1]
-            v = table.get(pair)
-            kerns[k] = (_kern(path, table, pair) if v is None else v) * size
-            start += units[k][1]
-    gaps = [
-        (word_space - 1.0) * g[3] if ch.isspace() else 0.0
-        for (ch, _), g in zip(units, glyphs, strict=True)
-    ]
-    pad = size // 2 + bold + 2
-    total = sum(g[3] for g in glyphs) + sum(kerns) + sum(gaps)
-    total += spacing_px * max(0, len(units) - 1)
-    width = math.ceil(max(total, 0.0)) + 2 * pad + size
-    height = ascent + descent + 2 * pad
-    base = pad + ascent
-    canvas = np.zeros((height, width), np.uint8)
-    n = len(text)
-    x0 = np.empty(n)
-    x1 = np.empty(n)
-    ix0, iy0, ix1, iy1 = width, height, 0, 0
-    pen = float(pad)
-    i = 0
-    for (_, count), (mask, dx, dy, adv), kern, gap in zip(units, glyphs, kerns, gaps, strict=True):
-        pen += kern
-        adv += gap
-        if count == 1:
-            x0[i] = pen
-            x1[i] = pen + adv
-        else:  # a ligature's letters share its advance in proportion to their own
-            own = [_glyph(font, size, c)[3] for c in text[i : i + count]]
-            edges = pen + adv * np.cumsum([0.0, *own]) / max(sum(own), 1e-6)
-            x0[i : i + count] = edges[:-1]
-            x1[i : i + count] = edges[1:]
-        i += count
-        if mask is not None:
-            gx, gy = round(pen) + dx, base + dy
-            h, w = mask.shape
-            # Clip to the canvas: accents above the ascent or long descenders stay in the pad
-            # unless a font overshoots wildly.
-            cx0, cy0 = max(gx, 0), max(gy, 0)
-            cx1, cy1 = min(gx + w, width), min(gy + h, height)
-            if cx1 > cx0 and cy1 > cy0:
-                sub = mask[cy0 - gy : cy1 - gy, cx0 - gx : cx1 - gx]
-                dst = canvas[cy0:cy1, cx0:cx1]
-                np.maximum(dst, sub, out=dst)
-                ix0, iy0, ix1, iy1 = min(ix0, cx0), min(iy0, cy0), max(ix1, cx1), max(iy1, cy1)
-        pen += adv + spacing_px
-    if ix1 <= ix0:
-        raise DataError(f"text {text!r} renders no visible ink in font {font.name}")
-    for _ in range(bold):  # faux bold: smear each stroke one pixel to the right per step
-        np.maximum(canvas[:, 1:], canvas[:, :-1], out=canvas[:, 1:])
-    ix1 = min(width, ix1 + bold)
-    return _Layout(
-        canvas,
-        x0,
-        x1 + bold,
-        (ix0, iy0, ix1, iy1),
-        (base - ascent, base + descent),
-        base - ascent * 0.35,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# texture banks (built once per process and texture seed)
-
-
-def _smooth_noise(rng: np.random.Generator, cells: tuple[int, int], channels: int) -> np.ndarray:
-    """Low-frequency noise in [0, 1], shape (_BANK_H, _BANK_W, channels): bicubic-upsampled grid."""
-    grid = (rng.random((cells[0], cells[1], channels)) * 255).astype(np.uint8)
-    img = Image.fromarray(grid if channels == 3 else grid[..., 0])
-    up = np.asarray(img.resize((_BANK_W, _BANK_H), Image.BICUBIC), np.float32) / 255.0
-    return up if channels == 3 else up[..., None]
-
-
-@lru_cache(maxsize=4)
-def _paper_bank(seed: int, n: int = 6) -> tuple[np.ndarray, ...]:
-    """Paper textures, (H, W) uint8 where 255 is clean paper: blotches, fibres, grain, specks."""
-    rng = np.random.default_rng([seed, 1])
-    out = []
-    for _ in range(n):
-        blotch = _smooth_noise(rng, (3, 24), 1)[..., 0]
-        fibre = np.asarray(
-            Image.fromarray((rng.random((_BANK_H, _BANK_W // 8)) * 255).astype(np.uint8)).resize(
-                (_BANK_W, _BANK_H), Image.BILINEAR
-            ),
-            np.float32,
-        )
-        grain = rng.standard_normal((_BANK_H, _BANK_W)).astype(np.float32)
-        shade = blotch * rng.uniform(4, 16) + (fibre / 255.0) * rng.uniform(2, 6) + grain * 1.5
-        tex = 255.0 - shade
-        img = Image.fromarray(np.clip(tex, 0, 255).astype(np.uint8))
-        d = ImageDraw.Draw(img)
-        for _ in range(rng.integers(0, 12)):  # dust and specks
-            x, y = rng.integers(0, _BANK_W), rng.integers(0, _BANK_H)
-            r = rng.uniform(0.4, 1.6)
-            d.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.integers(130, 220)))
-        out.append(np.asarray(img))
-    return tuple(out)
-
-
-@lru_cache(maxsize=4)
-def _photo_bank(seed: int, n: int = 12) -> tuple[np.ndarray, ...]:
-    """Photo-like colour textures, (H, W, 3) uint8: a muted dominant colour with uneven light,
-    blurred blobs, sharp-edged panels, stripes (planks, bricks, blinds) and grain; stand-ins for
-    the walls, boards and shop fronts behind scene text."""
-    rng = np.random.default_rng([seed, 2])
-    ys, xs = np.mgrid[0:_BANK_H, 0:_BANK_W].astype(np.float32)
-    out = []
-    for k in range(n):
-        hue = rng.random(3).astype(np.float32)
-        base = hue.mean() + (hue - hue.mean()) * rng.uniform(0.2, 1.0)
-        light = _smooth_noise(rng, (3, 16), 1) * rng.uniform(0.15, 0.5)
-        light += _smooth_noise(rng, (14, 100), 1) * rng.uniform(0.01, 0.06)
-        drift = (_smooth_noise(rng, (3, 12), 3) - 0.5) * rng.uniform(0.05, 0.3)
-        tex = base + (light - light.mean()) + drift
-        img = Image.fromarray(np.clip(tex * 255, 0, 255).astype(np.uint8))
-        layer = img.copy()
-        mask = Image.new("L", (_BANK_W, _BANK_H), 0)
-        dl, dm = ImageDraw.Draw(layer), ImageDraw.Draw(mask)
-        for _ in range(rng.integers(3, 12)):
-            x, y = rng.uniform(0, _BANK_W), rng.uniform(0, _BANK_H)
-            rx, ry = rng.uniform(10, 160), rng.uniform(10, 90)
-            col = np.clip(base + (rng.random(3) - 0.5) * 0.6, 0, 1) * 255
-            dl.ellipse((x - rx, y - ry, x + rx, y + ry), fill=tuple(int(c) for c in col))
-            dm.ellipse((x - rx, y - ry, x + rx, y + ry), fill=int(rng.integers(80, 230)))
-        blur = ImageFilter.GaussianBlur(rng.uniform(3, 14))
-        img = Image.composite(layer.filter(blur), img, mask.filter(blur))
-        if rng.random() < 0.6:  # panels, frames, sign edges: sharp lines behind the text
-            d = ImageDraw.Draw(img)
-            for _ in range(rng.integers(1, 5)):
-                x0, y0 = rng.uniform(0, _BANK_W), rng.uniform(-40, _BANK_H)
-                w, h = rng.uniform(20, 600), rng.uniform(10, 200)
-                col = np.clip(base + (rng.random(3) - 0.5) * 0.8, 0, 1) * 255
-                d.rectangle((x0, y0, x0 + w, y0 + h), fill=tuple(int(c) for c in col))
-            img = img.filter(ImageFilter.GaussianBlur(0.7))
-        tex = np.asarray(img, np.float32) / 255.0
-        if k % 3 == 0:  # stripes: planks, bricks, blinds
-            ang = rng.uniform(0, math.pi)
-            period = rng.uniform(6, 60)
-            wave = np.sin((xs * math.cos(ang) + ys * math.sin(ang)) * (2 * math.pi / period))
-            tex = tex + wave[..., None] * rng.uniform(0.03, 0.12)
-        tex = tex + rng.standard_normal((_BANK_H, _BANK_W, 1)).astype(np.float32) * 0.012
-        out.append(np.clip(tex * 255, 0, 255).astype(np.uint8))
-    return tuple(out)
-
-
-@lru_cache(maxsize=4)
-def _natural_bank(seed: int) -> tuple[np.ndarray, ...]:
-    """Natural surfaces (brick, wood, foliage, stone, marble, sky, cloth, metal, cobbles),
-    (H, W, 3) uint8; see ``ocrlab.data.textures``."""
-    return natural_textures(seed, _BANK_H, _BANK_W)
-
-
-@lru_cache(maxsize=4)
-def _noise_bank(seed: int) -> np.ndarray:
-    """Standard-normal noise, (H, W, 3) float32, windowed at random offsets per image."""
-    rng = np.random.default_rng([seed, 3])
-    return rng.standard_normal((_BANK_H, _BANK_W, 3), dtype=np.float32)
+# backgrounds: random windows of the texture banks of ``ocrlab.data.textures``
 
 
 def _window(bank: np.ndarray | tuple[np.ndarray, ...], w: int, h: int, d: _Draws) -> np.ndarray:
@@ -976,7 +656,7 @@ class Renderer:
             bend = math.radians(d.uniform(*cfg.curve_deg)) * (1 if d.chance(0.6) else -1)
         p.update(outline=outline, shadow=shadow, emboss=emboss, fill_gradient=fill_grad)
 
-        lay = _layout(
+        lay = layout_text(
             text,
             chosen,
             size,
@@ -1117,17 +797,17 @@ class Renderer:
         kind = background or u_kind
         if kind == "paper":
             g = Image.fromarray(
-                np.ascontiguousarray(_window(_paper_bank(cfg.texture_seed), W, H, d))
+                np.ascontiguousarray(_window(paper_bank(cfg.texture_seed), W, H, d))
             )
         elif kind == "gradient":  # uneven light over a scanned or photographed page
             lo = d.int(200, 245)
             ramp = _gradient_l(W, H, d).astype(np.float32) * ((255 - lo) / 255.0) + lo
             g = Image.fromarray(ramp.astype(np.uint8))
         elif kind == "noise":
-            n = _window(_noise_bank(cfg.texture_seed), W, H, d)[..., 0]
+            n = _window(noise_bank(cfg.texture_seed), W, H, d)[..., 0]
             g = Image.fromarray(np.clip(250.0 + n * d.uniform(2, 8), 0, 255).astype(np.uint8))
         elif kind in ("photo", "texture"):
-            bank = _photo_bank if kind == "photo" else _natural_bank
+            bank = photo_bank if kind == "photo" else natural_bank
             tex = _window(bank(cfg.texture_seed), W, H, d)
             g = Image.fromarray(np.ascontiguousarray(tex)).convert("L")
         else:
@@ -1165,18 +845,18 @@ class Renderer:
         kind = background or u_kind
         c1, c2 = _random_colour(d), _random_colour(d)
         if kind in ("photo", "texture"):
-            bank = _photo_bank if kind == "photo" else _natural_bank
+            bank = photo_bank if kind == "photo" else natural_bank
             tex = _window(bank(cfg.texture_seed), W, H, d)
             gain = np.asarray([d.uniform(0.7, 1.2) for _ in range(3)], np.float32)
             lut = np.minimum(np.arange(256, dtype=np.float32)[:, None] * gain, 255).astype(np.uint8)
             img = Image.fromarray(lut[tex, np.arange(3)])
         elif kind == "paper":
-            tex = _window(_paper_bank(cfg.texture_seed), W, H, d)
+            tex = _window(paper_bank(cfg.texture_seed), W, H, d)
             img = _ramp(tex, [c * 0.6 for c in c1], c1)
         elif kind == "gradient":
             img = _ramp(_gradient_l(W, H, d), c1, c2)
         elif kind == "noise":
-            n = _window(_noise_bank(cfg.texture_seed), W, H, d)
+            n = _window(noise_bank(cfg.texture_seed), W, H, d)
             arr = np.asarray(c1, np.float32) + n * d.uniform(6, 25)
             img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
         else:
@@ -1303,7 +983,7 @@ class Renderer:
             applied.append(f"contrast={k:.2f}")
         if d.chance(deg.p_noise):
             s = d.uniform(*deg.noise_sigma)
-            n = _window(_noise_bank(self.config.texture_seed), W, H, d)
+            n = _window(noise_bank(self.config.texture_seed), W, H, d)
             if d.chance(0.5):  # luminance-only noise (scanners) vs colour noise (cameras)
                 n = n[..., :1]
             arr = np.asarray(img, np.float32) + n * s

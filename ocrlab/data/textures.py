@@ -8,12 +8,19 @@ planks), at the scale of a text line: a brick course is about one x-height to tw
 ``natural_textures(seed, h, w)`` builds the whole bank once (about 0.5 s); the renderer takes
 random windows of it. Everything is drawn from ``numpy.random.default_rng([seed, 4])``, so a
 bank is the same in every process.
+
+The renderer's texture banks, each built once per process and texture seed (``BANKS``, cached):
+``paper_bank`` (paper grain, fibres and specks), ``photo_bank`` (photo-like walls, boards and
+panels), ``natural_bank`` (the surfaces above) and ``noise_bank`` (sensor noise), all
+``BANK_H`` x ``BANK_W`` pixels. Lines wider than a bank are stretched, which is invisible on
+low-frequency textures.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -249,3 +256,107 @@ def natural_textures(seed: int, h: int, w: int, per_kind: int = 2) -> tuple[np.n
             tex = tex + rng.standard_normal((h, w, 1)).astype(np.float32) * 2.0
             out.append(np.clip(tex, 0, 255).astype(np.uint8))
     return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# the renderer's banks
+
+BANK_H, BANK_W = 160, 1536
+
+
+def _smooth_noise(rng: np.random.Generator, cells: tuple[int, int], channels: int) -> np.ndarray:
+    """Low-frequency noise in [0, 1], shape (BANK_H, BANK_W, channels): bicubic-upsampled grid."""
+    grid = (rng.random((cells[0], cells[1], channels)) * 255).astype(np.uint8)
+    img = Image.fromarray(grid if channels == 3 else grid[..., 0])
+    up = np.asarray(img.resize((BANK_W, BANK_H), Image.BICUBIC), np.float32) / 255.0
+    return up if channels == 3 else up[..., None]
+
+
+@lru_cache(maxsize=4)
+def paper_bank(seed: int, n: int = 6) -> tuple[np.ndarray, ...]:
+    """Paper textures, (H, W) uint8 where 255 is clean paper: blotches, fibres, grain, specks."""
+    rng = np.random.default_rng([seed, 1])
+    out = []
+    for _ in range(n):
+        blotch = _smooth_noise(rng, (3, 24), 1)[..., 0]
+        fibre = np.asarray(
+            Image.fromarray((rng.random((BANK_H, BANK_W // 8)) * 255).astype(np.uint8)).resize(
+                (BANK_W, BANK_H), Image.BILINEAR
+            ),
+            np.float32,
+        )
+        grain = rng.standard_normal((BANK_H, BANK_W)).astype(np.float32)
+        shade = blotch * rng.uniform(4, 16) + (fibre / 255.0) * rng.uniform(2, 6) + grain * 1.5
+        tex = 255.0 - shade
+        img = Image.fromarray(np.clip(tex, 0, 255).astype(np.uint8))
+        d = ImageDraw.Draw(img)
+        for _ in range(rng.integers(0, 12)):  # dust and specks
+            x, y = rng.integers(0, BANK_W), rng.integers(0, BANK_H)
+            r = rng.uniform(0.4, 1.6)
+            d.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.integers(130, 220)))
+        out.append(np.asarray(img))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def photo_bank(seed: int, n: int = 12) -> tuple[np.ndarray, ...]:
+    """Photo-like colour textures, (H, W, 3) uint8: a muted dominant colour with uneven light,
+    blurred blobs, sharp-edged panels, stripes (planks, bricks, blinds) and grain; stand-ins for
+    the walls, boards and shop fronts behind scene text."""
+    rng = np.random.default_rng([seed, 2])
+    ys, xs = np.mgrid[0:BANK_H, 0:BANK_W].astype(np.float32)
+    out = []
+    for k in range(n):
+        hue = rng.random(3).astype(np.float32)
+        base = hue.mean() + (hue - hue.mean()) * rng.uniform(0.2, 1.0)
+        light = _smooth_noise(rng, (3, 16), 1) * rng.uniform(0.15, 0.5)
+        light += _smooth_noise(rng, (14, 100), 1) * rng.uniform(0.01, 0.06)
+        drift = (_smooth_noise(rng, (3, 12), 3) - 0.5) * rng.uniform(0.05, 0.3)
+        tex = base + (light - light.mean()) + drift
+        img = Image.fromarray(np.clip(tex * 255, 0, 255).astype(np.uint8))
+        layer = img.copy()
+        mask = Image.new("L", (BANK_W, BANK_H), 0)
+        dl, dm = ImageDraw.Draw(layer), ImageDraw.Draw(mask)
+        for _ in range(rng.integers(3, 12)):
+            x, y = rng.uniform(0, BANK_W), rng.uniform(0, BANK_H)
+            rx, ry = rng.uniform(10, 160), rng.uniform(10, 90)
+            col = np.clip(base + (rng.random(3) - 0.5) * 0.6, 0, 1) * 255
+            dl.ellipse((x - rx, y - ry, x + rx, y + ry), fill=tuple(int(c) for c in col))
+            dm.ellipse((x - rx, y - ry, x + rx, y + ry), fill=int(rng.integers(80, 230)))
+        blur = ImageFilter.GaussianBlur(rng.uniform(3, 14))
+        img = Image.composite(layer.filter(blur), img, mask.filter(blur))
+        if rng.random() < 0.6:  # panels, frames, sign edges: sharp lines behind the text
+            d = ImageDraw.Draw(img)
+            for _ in range(rng.integers(1, 5)):
+                x0, y0 = rng.uniform(0, BANK_W), rng.uniform(-40, BANK_H)
+                w, h = rng.uniform(20, 600), rng.uniform(10, 200)
+                col = np.clip(base + (rng.random(3) - 0.5) * 0.8, 0, 1) * 255
+                d.rectangle((x0, y0, x0 + w, y0 + h), fill=tuple(int(c) for c in col))
+            img = img.filter(ImageFilter.GaussianBlur(0.7))
+        tex = np.asarray(img, np.float32) / 255.0
+        if k % 3 == 0:  # stripes: planks, bricks, blinds
+            ang = rng.uniform(0, math.pi)
+            period = rng.uniform(6, 60)
+            wave = np.sin((xs * math.cos(ang) + ys * math.sin(ang)) * (2 * math.pi / period))
+            tex = tex + wave[..., None] * rng.uniform(0.03, 0.12)
+        tex = tex + rng.standard_normal((BANK_H, BANK_W, 1)).astype(np.float32) * 0.012
+        out.append(np.clip(tex * 255, 0, 255).astype(np.uint8))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def natural_bank(seed: int) -> tuple[np.ndarray, ...]:
+    """Natural surfaces (brick, wood, foliage, stone, marble, sky, cloth, metal, cobbles),
+    (H, W, 3) uint8: :func:`natural_textures` at the bank size."""
+    return natural_textures(seed, BANK_H, BANK_W)
+
+
+@lru_cache(maxsize=4)
+def noise_bank(seed: int) -> np.ndarray:
+    """Standard-normal noise, (H, W, 3) float32, windowed at random offsets per image."""
+    rng = np.random.default_rng([seed, 3])
+    return rng.standard_normal((BANK_H, BANK_W, 3), dtype=np.float32)
+
+
+BANKS = (paper_bank, photo_bank, noise_bank, natural_bank)
+"""Every bank builder, each called with the texture seed (e.g. to build them before timing)."""
