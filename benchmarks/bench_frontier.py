@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     from ocrlab.machine import machine_info
     from ocrlab.models import OCRModel
     from ocrlab.run_config import load_run_config
-    from ocrlab.viz.figures import save_figure
+    from ocrlab.viz.plotting import save_figure
     from ocrlab.viz.speed import frontier_figure, frontier_points_from_bench
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -738,7 +738,7 @@ def _seeds_on_disk(out: Path, grid: Grid) -> int:
 
 def write_figures(out: Path, results: dict[str, Any], runs) -> list[Path]:
     """The study's plotly figures as HTML (and PNG where kaleido and Chromium are present)."""
-    from .viz.figures import save_figure
+    from .viz.plotting import save_figure
     from .viz.study import study_figures
 
     folder = out / "figures"

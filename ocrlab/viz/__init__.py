@@ -42,9 +42,9 @@ if TYPE_CHECKING:
         attention_overlay,
         correspondence_figure,
         query_stats_figure,
-        save_figure,
     )
     from .model_figure import model_figure
+    from .plotting import save_figure
     from .speed import (
         frontier_figure,
         frontier_points_from_bench,
@@ -77,8 +77,8 @@ _EXPORTS = {
         "attention_overlay",
         "correspondence_figure",
         "query_stats_figure",
-        "save_figure",
     ],
+    "plotting": ["save_figure"],
     "curves": ["attention_over_training", "read_metrics", "training_curves"],
     "attribution": [
         "Attribution",

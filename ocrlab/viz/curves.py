@@ -25,19 +25,17 @@ import numpy as np
 
 from ..errors import OcrlabError
 from .attention import AttentionError, HeadSpec, QueryAttention, query_attention
-from .figures import (
-    _FONT,
-    MATRIX_COLORSCALE,
-    OVERLAY_COLORSCALE,
+from .figures import MATRIX_COLORSCALE, OVERLAY_COLORSCALE
+from .plotting import (
+    FONT,
     WIDTH,
-    _background,
-    _go,
-    _image_uri,
-    _make_subplots,
-    _quoted,
-    _round,
-    _title,
-    _top,
+    image_background,
+    make_subplots,
+    make_title,
+    plotly_go,
+    quoted,
+    round_weights,
+    title_margin,
 )
 
 if TYPE_CHECKING:
@@ -170,10 +168,10 @@ def training_curves(
     the Q-Former's reading diagnostics (LM-decoding CER, query collapse, character coverage;
     the nats per character the queries carry). A panel whose values were never logged says so.
     ``log_loss``: losses on a log axis."""
-    go = _go()
+    go = plotly_go()
     path = _metrics_path(source)
     events = read_metrics(path)
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=4,
         cols=2,
         subplot_titles=[p[0] for p in _PANELS],
@@ -237,13 +235,13 @@ def training_curves(
     steps = [e["step"] for e in events.get("train", [])]
     if steps:
         sub += f" · {len(steps)} logged steps up to step {max(steps)}"
-    title = _title(f"Training curves · {run}", sub + f" · {path}", width=width)
+    title = make_title(f"Training curves · {run}", sub + f" · {path}", width=width)
     fig.update_layout(
         title=title,
         width=width,
         height=1180,
-        margin={"t": _top(title, extra=20), "b": 60, "l": 70, "r": 30},
-        font=_FONT,
+        margin={"t": title_margin(title, extra=20), "b": 60, "l": 70, "r": 30},
+        font=FONT,
         plot_bgcolor="white",
         legend={"orientation": "h", "y": -0.08, "x": 0.0, "yanchor": "top"},
     )
@@ -294,7 +292,7 @@ def attention_over_training(
     ``max_checkpoints`` snapshots at most, evenly spaced (first and last always kept); each is
     loaded with ``OCRModel.from_pretrained`` (or ``load(folder)``), read once, and released.
     """
-    go = _go()
+    go = plotly_go()
     if max_checkpoints < 2:
         raise OcrlabError(f"max_checkpoints must be >= 2, got {max_checkpoints}")
     found = snapshots(run_dir)
@@ -338,7 +336,7 @@ def attention_over_training(
     edges = first.edges_px.numpy()
     Q = maps[0].shape[0]
 
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
@@ -353,7 +351,7 @@ def attention_over_training(
                 go.Heatmap(
                     x=edges,
                     y=np.arange(Q),
-                    z=_round(a),
+                    z=round_weights(a),
                     zmin=0.0,
                     zmax=top,
                     colorscale=MATRIX_COLORSCALE,
@@ -375,7 +373,7 @@ def attention_over_training(
                 go.Heatmap(
                     x=edges,
                     y=[0, H],
-                    z=_round(a),
+                    z=round_weights(a),
                     zmin=0.0,
                     zmax=top,
                     colorscale=OVERLAY_COLORSCALE,
@@ -395,7 +393,7 @@ def attention_over_training(
             fig.add_trace(
                 go.Bar(
                     x=qa.centers_px.numpy(),
-                    y=_round(a[0]),
+                    y=round_weights(a[0]),
                     width=qa.stride * qa.scale,
                     marker={"color": "rgb(200, 30, 0)"},
                     hovertemplate="x %{x:.0f} px<br>attention %{y:.4f}<extra></extra>",
@@ -417,19 +415,19 @@ def attention_over_training(
                 "method": "update",
                 "args": [
                     {"visible": visible},
-                    {"title.subtitle.text": f"step {step}: recognized {_quoted(qa.text, 60)}"},
+                    {"title.subtitle.text": f"step {step}: recognized {quoted(qa.text, 60)}"},
                 ],
             }
         )
     last_step, last = readings[-1]
-    title = _title(
+    title = make_title(
         f"{what.capitalize()} over training · {label} · {Path(run_dir).name}",
-        f"step {last_step}: recognized {_quoted(last.text, 60)}",
+        f"step {last_step}: recognized {quoted(last.text, 60)}",
         width=width,
     )
     fig.update_layout(
         title=title,
-        images=[_background(_image_uri(first.original), first)],
+        images=[image_background(first.original)],
         sliders=[
             {
                 "active": len(readings) - 1,
@@ -440,8 +438,8 @@ def attention_over_training(
         ],
         width=width,
         height=int(min(950, max(480, 22 * Q + 380))),
-        margin={"t": _top(title), "b": 40, "l": 70, "r": 30},
-        font=_FONT,
+        margin={"t": title_margin(title), "b": 40, "l": 70, "r": 30},
+        font=FONT,
         plot_bgcolor="white",
         bargap=0,
     )

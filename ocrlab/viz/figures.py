@@ -1,8 +1,8 @@
 """Plotly figures of one line's query attention (from :func:`~ocrlab.viz.query_attention`).
 
 Every figure is a ``plotly.graph_objects.Figure`` with a title, labelled axes and a colour
-scale that starts at 0; :func:`save_figure` writes it as standalone HTML or, through kaleido
-and a Chromium, as PNG/SVG/PDF. Pixel axes are in the ORIGINAL image's pixels; a source
+scale that starts at 0; :func:`~ocrlab.viz.plotting.save_figure` writes it as standalone HTML
+or, through kaleido and a Chromium, as PNG/SVG/PDF. Pixel axes are in the ORIGINAL image's pixels; a source
 position ``t`` is drawn over the columns ``[t, t + 1) * stride * scale`` (see
 :mod:`ocrlab.viz.attention` for the geometry).
 
@@ -16,18 +16,23 @@ position ``t`` is drawn over the columns ``[t, t + 1) * stride * scale`` (see
 
 from __future__ import annotations
 
-import base64
-import io
-import os
-import tempfile
-import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import OcrlabError
 from .attention import SPECIALIZED_ENTROPY, AttentionError, HeadSpec, QueryAttention
+from .plotting import (
+    FONT,
+    WIDTH,
+    escape_html,
+    image_background,
+    make_subplots,
+    make_title,
+    plotly_go,
+    quoted,
+    round_weights,
+    title_margin,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -40,7 +45,6 @@ __all__ = [
     "attention_overlay",
     "correspondence_figure",
     "query_stats_figure",
-    "save_figure",
 ]
 
 #: Transparent at 0 so the text stays readable where a query does not look; opaque red at the
@@ -52,99 +56,15 @@ OVERLAY_COLORSCALE = [
     [1.0, "rgba(200, 0, 0, 0.80)"],
 ]
 MATRIX_COLORSCALE = "Viridis"
-WIDTH = 1100  # px, every figure's default width
-_FONT = {"family": "DejaVu Sans, Arial, sans-serif", "size": 13}
 _MARGIN = {"b": 40, "l": 70, "r": 30}
-_IMAGE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp")
-_CHROMIUM = "/usr/bin/chromium"
-
-
-def _go():
-    try:
-        import plotly.graph_objects as go
-    except ImportError:  # pragma: no cover - plotly is in ocrlab[viz]
-        raise OcrlabError("the figures need plotly: pip install 'ocrlab[viz]'") from None
-    return go
-
-
-def _make_subplots(**kw):
-    from plotly.subplots import make_subplots
-
-    return make_subplots(**kw)
 
 
 # -- shared pieces ------------------------------------------------------------------------------
 
 
-def _image_uri(image: Image.Image, max_width: int = 1600) -> str:
-    """The image as a PNG data URI, shrunk to at most ``max_width`` pixels wide (it is only a
-    background: the axes keep the original pixel coordinates)."""
-    from PIL import Image as PILImage
-
-    if image.width > max_width:
-        h = max(1, round(image.height * max_width / image.width))
-        image = image.resize((max_width, h), PILImage.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _background(uri: str, qa: QueryAttention, xref: str = "x", yref: str = "y") -> dict:
-    w, h = qa.original.size
-    return {
-        "source": uri,
-        "xref": xref,
-        "yref": yref,
-        "x": 0,
-        "y": 0,
-        "sizex": w,
-        "sizey": h,
-        "sizing": "stretch",
-        "layer": "below",
-        "xanchor": "left",
-        "yanchor": "top",
-    }
-
-
-def _title(text: str, subtitle: str | None = None, *, width: int = WIDTH) -> dict:
-    """A left-aligned title; the subtitle's " · "-separated parts are wrapped onto lines that
-    fit ``width`` pixels (plotly does not wrap text itself)."""
-    title: dict = {"text": text, "x": 0.01, "xanchor": "left"}
-    if subtitle:
-        title["subtitle"] = {"text": _wrap(subtitle, max(40, int(width / 7.2)))}
-    return title
-
-
-def _top(title: dict, extra: int = 0) -> int:
-    """The top margin that holds ``title`` (and its wrapped subtitle) above the plots."""
-    sub = title.get("subtitle", {}).get("text", "")
-    return 70 + 17 * (sub.count("<br>") + 1 if sub else 0) + extra
-
-
-def _wrap(text: str, chars: int) -> str:
-    lines: list[str] = []
-    for part in text.split(" · "):
-        if lines and len(lines[-1]) + 3 + len(part) <= chars:
-            lines[-1] += " · " + part
-        else:  # a part wider than a line (a skip's reason) breaks at its spaces
-            wrapped = textwrap.wrap(part, chars, break_long_words=False, break_on_hyphens=False)
-            lines.extend(wrapped or [part])
-    return "<br>".join(lines)
-
-
-def _escape(text: str) -> str:
-    """Recognized text as plotly shows it: its labels are a subset of HTML."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _glyph(ch: str) -> str:
     """A character as a label: a visible mark for the space, HTML-escaped."""
-    return "␣" if ch == " " else _escape(ch)
-
-
-def _quoted(text: str, limit: int = 80) -> str:
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return _escape(repr(shown)) if shown else "nothing"
+    return "␣" if ch == " " else escape_html(ch)
 
 
 def _check_query(qa: QueryAttention, query: int) -> int:
@@ -161,11 +81,6 @@ def _combos(qa: QueryAttention) -> list[tuple[int, HeadSpec]]:
     for layer in range(qa.num_layers):
         out += [(layer, "mean"), (layer, "max"), *((layer, h) for h in range(qa.num_heads))]
     return [*out, (-1, "rollout")]
-
-
-def _round(a: np.ndarray) -> list:
-    """Fewer digits in the HTML: 4 significant decimals are plenty for an attention weight."""
-    return np.round(a.astype(np.float64), 5).tolist()
 
 
 def _char_labels(qa: QueryAttention) -> list[tuple[str, float, float]]:
@@ -326,7 +241,7 @@ def attention_overlay(
     runs from 0 to the largest weight of the chosen aggregation over all queries, so queries
     compare at a glance.
     """
-    go = _go()
+    go = plotly_go()
     query = _check_query(qa, query)
     layer = qa._layer(layer)
     want = (-1, "rollout") if head == "rollout" else (layer, head)
@@ -348,7 +263,7 @@ def attention_overlay(
     letters_px, image_px = line["row_px"]
     gap = 12.0
     plot_h = letters_px + image_px + profile_px + 3 * gap
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=3,
         cols=1,
         shared_xaxes=True,
@@ -362,7 +277,7 @@ def attention_overlay(
             go.Heatmap(
                 x=edges,
                 y=[0, H],
-                z=[_round(a[query])],
+                z=[round_weights(a[query])],
                 zmin=0.0,
                 zmax=top,
                 colorscale=OVERLAY_COLORSCALE,
@@ -377,7 +292,7 @@ def attention_overlay(
         fig.add_trace(
             go.Bar(
                 x=centers,
-                y=_round(a[query]),
+                y=round_weights(a[query]),
                 width=bar_width,
                 customdata=positions,
                 marker={"color": "rgb(200, 30, 0)"},
@@ -397,8 +312,8 @@ def attention_overlay(
     for q in range(qa.num_queries):
         z, y = [], []
         for a in maps:
-            z += [[_round(a[q])], None]  # heatmap z; the bar has no z
-            y += [[0, H], _round(a[q])]  # heatmap keeps its y; the bar's heights
+            z += [[round_weights(a[q])], None]  # heatmap z; the bar has no z
+            y += [[0, H], round_weights(a[q])]  # heatmap keeps its y; the bar's heights
         steps.append({"label": str(q), "method": "restyle", "args": [{"z": z, "y": y}]})
     buttons = []
     for c, (lay, h) in enumerate(combos):
@@ -429,15 +344,15 @@ def attention_overlay(
     ]
     top = float(maps[active].max()) or 1.0
     controls = "slider: query; menu: layer and head" if menu else "slider: query"
-    title = _title(
+    title = make_title(
         f"What query {query} reads ({controls})",
-        f"recognized {_quoted(qa.text)} · {qa.label(*want)} · stage {qa.stage!r}, stride "
+        f"recognized {quoted(qa.text)} · {qa.label(*want)} · stage {qa.stage!r}, stride "
         f"{qa.stride} px · letters: the CTC characters over their glyphs · shaded: CTC spans",
         width=int(width * 0.62) if menu else width,  # the menu sits to the right
     )
     fig.update_layout(
         title=title,
-        images=[_background(_image_uri(qa.original), qa, xref="x2", yref="y2")],
+        images=[image_background(qa.original, xref="x2", yref="y2")],
         annotations=line["letters"],
         shapes=shapes,
         sliders=[
@@ -465,9 +380,9 @@ def attention_overlay(
         if menu
         else [],
         width=width,
-        height=int(plot_h + _top(title) + _MARGIN["b"] + 130),  # 130: axis title + slider
-        margin={"t": _top(title), **_MARGIN},
-        font=_FONT,
+        height=int(plot_h + title_margin(title) + _MARGIN["b"] + 130),  # 130: axis title + slider
+        margin={"t": title_margin(title), **_MARGIN},
+        font=FONT,
         plot_bgcolor="white",
         bargap=0,
     )
@@ -489,7 +404,7 @@ def attention_grid(
     (at its aspect ratio, the letters over their glyphs), on the image's pixel axis, so a
     column of the heatmap sits under the glyph it reads. Hover gives each query's peak and
     entropy; one colour scale for all queries."""
-    go = _go()
+    go = plotly_go()
     a = qa.aggregate(layer, head).numpy()  # (Q, P)
     stats = qa.stats(layer, head)
     Q = qa.num_queries
@@ -499,7 +414,7 @@ def attention_grid(
     letters_px, image_px = line["row_px"]
     gap = 12.0
     plot_h = letters_px + image_px + heat_px + 3 * gap
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=3,
         cols=1,
         shared_xaxes=True,
@@ -514,7 +429,7 @@ def attention_grid(
         go.Heatmap(
             x=qa.edges_px.numpy(),
             y=np.arange(Q),
-            z=_round(a),
+            z=round_weights(a),
             zmin=0.0,
             zmax=float(a.max()) or 1.0,
             colorscale=MATRIX_COLORSCALE,
@@ -528,21 +443,21 @@ def attention_grid(
         row=3,
         col=1,
     )
-    title = _title(
+    title = make_title(
         f"All {Q} queries · {qa.label(layer, head)}",
-        f"recognized {_quoted(qa.text)} · one row per query, under the pixels it reads · "
+        f"recognized {quoted(qa.text)} · one row per query, under the pixels it reads · "
         "colour: attention weight, one scale for all queries · hover: peak and entropy",
         width=width,
     )
     tick = max(1, int(np.ceil(18 / row)))  # a label every 18 px or more
     fig.update_layout(
         title=title,
-        images=[_background(_image_uri(qa.original), qa, xref="x2", yref="y2")],
+        images=[image_background(qa.original, xref="x2", yref="y2")],
         annotations=line["letters"],
         width=width,
-        height=int(plot_h + _top(title) + _MARGIN["b"] + 40),
-        margin={"t": _top(title), **_MARGIN},
-        font=_FONT,
+        height=int(plot_h + title_margin(title) + _MARGIN["b"] + 40),
+        margin={"t": title_margin(title), **_MARGIN},
+        font=FONT,
         plot_bgcolor="white",
     )
     _keep_aspect(fig, qa, letters_axis=1, image_axis=2, tall=image_px >= 80)
@@ -568,16 +483,16 @@ def attention_matrix(
 ) -> go.Figure:
     """The queries x positions matrix, with a track below that marks each recognized
     character's CTC span on the same position axis (the source stage's positions)."""
-    go = _go()
+    go = plotly_go()
     a = qa.aggregate(layer, head).numpy()  # (Q, P)
     Q, P = a.shape
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03, row_heights=[0.84, 0.16]
     )
     px = np.broadcast_to(qa.centers_px.numpy()[None, :], a.shape)
     fig.add_trace(
         go.Heatmap(
-            z=_round(a),
+            z=round_weights(a),
             x=np.arange(P),
             y=np.arange(Q),
             customdata=np.round(px, 1),
@@ -626,9 +541,9 @@ def attention_matrix(
         row=2,
         col=1,
     )
-    title = _title(
+    title = make_title(
         f"Queries x positions · {qa.label(layer, head)}",
-        f"recognized {_quoted(qa.text)} · stage {qa.stage!r}: position t covers pixels "
+        f"recognized {quoted(qa.text)} · stage {qa.stage!r}: position t covers pixels "
         f"[{qa.stride}t, {qa.stride}(t+1)) of the model input ({qa.scale:.2f} original px "
         "per input px) · bottom: CTC character spans",
         width=width,
@@ -638,8 +553,8 @@ def attention_matrix(
         shapes=shapes,
         width=width,
         height=int(min(900, max(380, 26 * Q + 230))),
-        margin={"t": _top(title), "b": 60, "l": 70, "r": 30},
-        font=_FONT,
+        margin={"t": title_margin(title), "b": 60, "l": 70, "r": 30},
+        font=FONT,
         plot_bgcolor="white",
     )
     fig.update_yaxes(
@@ -669,7 +584,7 @@ def correspondence_figure(
     """Queries x recognized characters: the attention mass each query puts on each
     character's CTC span (:meth:`QueryAttention.correspondence`), with the summary lines
     ("char 0 'H' <- queries 3, 11 (0.41, 0.22)") beside the matrix."""
-    go = _go()
+    go = plotly_go()
     corr = qa.correspondence(layer, agg).numpy()  # (Q, n)
     Q, n = corr.shape
     lines = qa.summary(top=top, layer=layer, agg=agg)
@@ -680,7 +595,7 @@ def correspondence_figure(
         labels = [f"{i}<br>{g}" for i, g in enumerate(glyphs)] if n <= 30 else glyphs
         fig.add_trace(
             go.Heatmap(
-                z=_round(corr),
+                z=round_weights(corr),
                 x=list(range(n)),
                 y=list(range(Q)),
                 zmin=0.0,
@@ -717,7 +632,7 @@ def correspondence_figure(
     if len(lines) > len(shown):
         shown.append(f"… {len(lines) - len(shown)} more (qa.summary())")
     fig.add_annotation(
-        text="<br>".join(_escape(s) for s in shown) or "(no characters)",
+        text="<br>".join(escape_html(s) for s in shown) or "(no characters)",
         x=0.69,
         y=1.0,
         xref="paper",
@@ -728,9 +643,9 @@ def correspondence_figure(
         showarrow=False,
         font={"family": "DejaVu Sans Mono, monospace", "size": 11},
     )
-    title = _title(
+    title = make_title(
         f"Which queries read each character · {qa.label(layer, agg)}",
-        f"recognized {_quoted(qa.text)} · cell: attention mass of the query on the "
+        f"recognized {quoted(qa.text)} · cell: attention mass of the query on the "
         f"character's CTC span · right: the top {top} queries per character",
         width=max(width, 900),
     )
@@ -744,8 +659,8 @@ def correspondence_figure(
         },
         width=max(width, 900),
         height=int(min(900, max(420, 24 * Q + 220, 15 * len(shown) + 200))),
-        margin={"t": _top(title), "b": 80, "l": 70, "r": 20},
-        font=_FONT,
+        margin={"t": title_margin(title), "b": 80, "l": 70, "r": 20},
+        font=FONT,
         plot_bgcolor="white",
     )
     return fig
@@ -761,13 +676,13 @@ def query_stats_figure(
     "specialized" threshold); middle: pairwise cosine similarity of the queries' maps; right:
     the strongest query's weight at each position against the uniform level 1/P (the positions
     above it make up the coverage). The verdict and its numbers are in the title."""
-    go = _go()
+    go = plotly_go()
     s = qa.stats(layer, head)
     Q, P = qa.num_queries, qa.num_positions
     a = qa.aggregate(layer, head)
     a = (a / a.sum(1, keepdim=True).clamp_min(1e-12)).numpy()  # (Q, P) distributions
     strongest = a.max(0)  # (P,)
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=1,
         cols=3,
         column_widths=[0.3, 0.3, 0.4],
@@ -781,8 +696,8 @@ def query_stats_figure(
     fig.add_trace(
         go.Bar(
             x=list(range(Q)),
-            y=_round(s.entropy_norm.numpy()),
-            customdata=_round(s.entropy.numpy()),
+            y=round_weights(s.entropy_norm.numpy()),
+            customdata=round_weights(s.entropy.numpy()),
             marker={"color": "rgb(70, 130, 180)"},
             hovertemplate="query %{x}<br>entropy %{y:.3f} (%{customdata:.3f} nats)<extra></extra>",
             showlegend=False,
@@ -800,7 +715,7 @@ def query_stats_figure(
     )
     fig.add_trace(
         go.Heatmap(
-            z=_round(s.similarity.numpy()),
+            z=round_weights(s.similarity.numpy()),
             x=list(range(Q)),
             y=list(range(Q)),
             zmin=0.0,
@@ -817,7 +732,7 @@ def query_stats_figure(
     fig.add_trace(
         go.Bar(
             x=centers,
-            y=_round(strongest),
+            y=round_weights(strongest),
             width=qa.stride * qa.scale,
             marker={"color": np.where(covered, "rgb(200, 30, 0)", "rgb(180, 180, 180)").tolist()},
             hovertemplate="x %{x:.0f} px<br>strongest query's weight %{y:.4f}<extra></extra>",
@@ -844,7 +759,7 @@ def query_stats_figure(
     fig.update_xaxes(title_text="x in the original image (pixels)", row=1, col=3)
     fig.update_yaxes(title_text="strongest query's weight", row=1, col=3)
     fig.update_annotations(font_size=13)
-    title = _title(
+    title = make_title(
         f"Do the queries specialize? {s.verdict.upper()} · {s.label}",
         s.reason.replace("; ", " · "),
         width=max(width, 1000),
@@ -853,66 +768,9 @@ def query_stats_figure(
         title=title,
         width=max(width, 1000),
         height=430,
-        margin={"t": _top(title, extra=25), "b": 60, "l": 70, "r": 30},
-        font=_FONT,
+        margin={"t": title_margin(title, extra=25), "b": 60, "l": 70, "r": 30},
+        font=FONT,
         plot_bgcolor="white",
         bargap=0,
     )
     return fig
-
-
-# -- export ----------------------------------------------------------------------------------------
-
-
-def _ensure_browser() -> None:
-    """kaleido >= 1 renders through a Chrome/Chromium found by choreographer, which honours
-    the ``BROWSER_PATH`` environment variable before searching ``PATH`` for chrome, chromium
-    and the like. Point it at Debian's Chromium when nothing else was chosen."""
-    if not os.environ.get("BROWSER_PATH") and os.path.exists(_CHROMIUM):
-        os.environ["BROWSER_PATH"] = _CHROMIUM
-
-
-def save_figure(
-    fig: go.Figure,
-    path: str | os.PathLike,
-    *,
-    width: int | None = None,
-    height: int | None = None,
-    scale: float = 2.0,
-) -> Path:
-    """Write ``fig`` to ``path``, format from the suffix: ``.html`` is standalone (plotly.js
-    inlined, works offline); ``.png``/``.svg``/``.pdf``/``.jpg``/``.webp`` go through kaleido
-    (needs a Chrome/Chromium; Debian's ``/usr/bin/chromium`` is used when ``BROWSER_PATH`` is
-    unset). ``width``/``height`` default to the figure's own, ``scale`` multiplies raster
-    resolution. The file is written atomically (temp file + rename). Returns the path."""
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt in ("html", "htm"):
-        data = fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
-    elif fmt in _IMAGE_FORMATS:
-        _ensure_browser()
-        try:
-            data = fig.to_image(
-                format="jpeg" if fmt == "jpg" else fmt, width=width, height=height, scale=scale
-            )
-        except Exception as exc:  # kaleido / choreographer raise many kinds
-            raise OcrlabError(
-                f"cannot export {path.name}: {type(exc).__name__}: {exc}. Static export needs "
-                "kaleido>=1 and a Chrome/Chromium (Debian: apt install chromium; or set "
-                "BROWSER_PATH); .html export needs neither."
-            ) from exc
-    else:
-        raise OcrlabError(
-            f"cannot save a figure as {path.name!r}: use .html, "
-            + ", ".join(f".{f}" for f in _IMAGE_FORMATS)
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

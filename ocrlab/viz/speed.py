@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import OcrlabError
 from ..peers import PEERS
-from .figures import _FONT, WIDTH, _escape, _go, _make_subplots, _title, _top
+from .plotting import FONT, WIDTH, escape_html, make_subplots, make_title, plotly_go, title_margin
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -94,7 +94,7 @@ def _budget(report: dict[str, Any]) -> float:
 
 def _skipped_text(skipped: dict[str, str]) -> str:
     """' · '-separated "skipped: name (reason)" parts for a subtitle ("" when none)."""
-    return " · ".join(f"skipped: {name} ({_escape(why)})" for name, why in skipped.items())
+    return " · ".join(f"skipped: {name} ({escape_html(why)})" for name, why in skipped.items())
 
 
 def _context(report: dict[str, Any]) -> str:
@@ -102,9 +102,9 @@ def _context(report: dict[str, Any]) -> str:
     d, m, s = report.get("data", {}), report.get("machine", {}), report.get("settings", {})
     parts = []
     if d:
-        parts.append(f"{_escape(str(d.get('spec')))}, {d.get('lines')} lines")
+        parts.append(f"{escape_html(str(d.get('spec')))}, {d.get('lines')} lines")
     if m.get("cpu"):
-        parts.append(f"{_escape(str(m['cpu']))}, {_threads(s.get('threads'))}")
+        parts.append(f"{escape_html(str(m['cpu']))}, {_threads(s.get('threads'))}")
     if s.get("quick"):
         parts.append("quick run (not numbers to quote)")
     return " · ".join(parts)
@@ -129,8 +129,8 @@ def _layout(
         title=title,
         width=width,
         height=height,
-        margin={"t": _top(title, extra=extra), "b": b, "l": 80, "r": r},
-        font=_FONT,
+        margin={"t": title_margin(title, extra=extra), "b": b, "l": 80, "r": r},
+        font=FONT,
         template="plotly_white",
         **kw,
     )
@@ -231,7 +231,7 @@ def throughput_figure(report: dict[str, Any], *, width: int = WIDTH) -> go.Figur
     line per frame of the report's budget; engines that were skipped are named, with their
     reason, under the title.
     """
-    go = _go()
+    go = plotly_go()
     measured, skipped = _engines(report)
     sizes = [1, *_batch_sizes(report)]
     budget = _budget(report)
@@ -281,7 +281,7 @@ def throughput_figure(report: dict[str, Any], *, width: int = WIDTH) -> go.Figur
         ticktext=[str(b) for b in sizes],
         gridcolor=_GRID,
     )
-    title = _title(
+    title = make_title(
         "Throughput: lines per second by batch size",
         _subtitle(_context(report), _skipped_text(skipped)),
         width=width,
@@ -303,7 +303,7 @@ def latency_figure(
     frame budget (default: the report's, 33.3 ms = 30 fps) as a horizontal line. A bar above the
     line is an engine that cannot read even one line per frame. ``log_y``: None picks a log axis
     when the latencies span more than 50x. Skipped engines are named under the title."""
-    go = _go()
+    go = plotly_go()
     measured, skipped = _engines(report)
     budget = float(budget_ms) if budget_ms is not None else _budget(report)
     names = list(measured)
@@ -350,7 +350,7 @@ def latency_figure(
         if any(n_lines.values())
         else ""
     )
-    title = _title(
+    title = make_title(
         "Latency at batch 1 against the frame budget",
         _subtitle(how, _context(report), _skipped_text(skipped)),
         width=width,
@@ -390,13 +390,13 @@ def realtime_figure(report: dict[str, Any], *, width: int = WIDTH) -> go.Figure:
     the N it fits now and the N a 2x speedup would add (not always a range: N below the
     smallest batch size are read one by one, larger N at a batched rate).
     """
-    go = _go()
+    go = plotly_go()
     _, skipped = _engines(report)
     rt = report.get("realtime") or {}
     rows: dict[str, dict] = rt.get("engines") or {}
     budget = _budget(report)
     fps = rt.get("fps") or round(1000 / budget, 1)
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=1,
         cols=2,
         column_widths=[0.4, 0.6],
@@ -508,7 +508,7 @@ def realtime_figure(report: dict[str, Any], *, width: int = WIDTH) -> go.Figure:
         row=1,
         col=2,
     )
-    title = _title(
+    title = make_title(
         f"Real time at {budget:g} ms per frame ({fps:g} fps): is 2x faster enough?",
         _subtitle(*summary, _context(report), _skipped_text(skipped)),
         width=width,
@@ -539,7 +539,7 @@ def python_vs_c_figure(result: dict[str, Any], *, width: int = WIDTH) -> go.Figu
     When the result has the pipeline split, a last panel shows ms per line of each stage (log
     x), with its share of the greedy pipeline: where the time of reading a line really goes.
     """
-    go = _go()
+    go = plotly_go()
     decode = result.get("decode") if isinstance(result, dict) else None
     if not decode:
         raise OcrlabError(
@@ -554,11 +554,11 @@ def python_vs_c_figure(result: dict[str, Any], *, width: int = WIDTH) -> go.Figu
     titles = [f"{t}: time relative to C" for _, t in kinds]
     if pipeline:
         titles.append(
-            f"Pipeline by stage, {_escape(str(pipeline.get('checkpoint', '')).split('/')[-1])} "
+            f"Pipeline by stage, {escape_html(str(pipeline.get('checkpoint', '')).split('/')[-1])} "
             f"on {pipeline.get('lines')} lines (batch {pipeline.get('batch_size')})"
         )
     n_rows = len(titles)
-    fig = _make_subplots(
+    fig = make_subplots(
         rows=n_rows,
         cols=1,
         subplot_titles=titles,
@@ -648,11 +648,13 @@ def python_vs_c_figure(result: dict[str, Any], *, width: int = WIDTH) -> go.Figu
     sub = _subtitle(
         "every variant returns the same Python objects"
         + ("; all agree on the texts" if same else "; VARIANTS DISAGREE (see 'agree')"),
-        _escape(str(m.get("cpu"))) + f", {_threads(settings.get('threads'))}" if m else "",
-        _escape(str(cc.get("cc"))) if cc.get("cc") else "",
+        escape_html(str(m.get("cpu"))) + f", {_threads(settings.get('threads'))}" if m else "",
+        escape_html(str(cc.get("cc"))) if cc.get("cc") else "",
         "quick run (not numbers to quote)" if settings.get("quick") else "",
     )
-    title = _title("How much slower than C? CTC decoding in Python, NumPy, torch", sub, width=width)
+    title = make_title(
+        "How much slower than C? CTC decoding in Python, NumPy, torch", sub, width=width
+    )
     return _layout(
         fig,
         title,
@@ -701,7 +703,7 @@ def frontier_figure(
     ``latency_ms_b1_p50`` and an optional ``note`` (shown on hover). ``skipped``: engines that
     could not run, with the reason, named under the title.
     """
-    go = _go()
+    go = plotly_go()
     scale = 100.0 if metric in _PERCENT else 1.0
     groups: dict[str, list[dict]] = {}
     unplaced = []
@@ -713,11 +715,11 @@ def frontier_figure(
     has_metric = any(_number(p.get(metric)) is not None for ps in groups.values() for p in ps)
     speed_only = any(_number(p.get(metric)) is None for ps in groups.values() for p in ps)
     if speed_only:
-        fig = _make_subplots(
+        fig = make_subplots(
             rows=2, cols=1, shared_xaxes=True, row_heights=[0.84, 0.16], vertical_spacing=0.04
         )
     else:
-        fig = _make_subplots(rows=1, cols=1)
+        fig = make_subplots(rows=1, cols=1)
     xs_all = []
     for i, (group, ps) in enumerate(groups.items()):
         colour = _GROUP_COLOURS[i % len(_GROUP_COLOURS)]
@@ -731,12 +733,12 @@ def frontier_figure(
                 continue
             custom = [
                 [
-                    _escape(str(p.get("name", ""))),
+                    escape_html(str(p.get("name", ""))),
                     _number(p.get("lines_per_s_b32")),
                     _number(p.get("latency_ms_b1_p50")),
                     "—" if _number(p.get("cer")) is None else f"{100 * p['cer']:.2f}%",
                     "—" if _number(p.get("accuracy")) is None else f"{100 * p['accuracy']:.1f}%",
-                    _escape(str(p.get("note") or "")),
+                    escape_html(str(p.get("note") or "")),
                 ]
                 for p in chosen
             ]
@@ -744,7 +746,7 @@ def frontier_figure(
                 go.Scatter(
                     x=[p[x] for p in chosen],
                     y=[0.0] * len(chosen) if rug else [scale * p[metric] for p in chosen],
-                    name=_escape(group) + (" (speed only)" if rug else ""),
+                    name=escape_html(group) + (" (speed only)" if rug else ""),
                     legendgroup=group,
                     showlegend=not rug or not any(_number(p.get(metric)) is not None for p in ps),
                     mode="markers+text" if rug else "lines+markers+text",
@@ -755,7 +757,7 @@ def frontier_figure(
                         "symbol": "line-ns-open" if rug else "circle",
                         "line": {"width": 2, "color": colour},
                     },
-                    text=[_escape(str(p.get("name", ""))) for p in chosen],
+                    text=[escape_html(str(p.get("name", ""))) for p in chosen],
                     # neighbours alternate above/below, so close points keep readable labels
                     textposition=[
                         "top right" if rug else ("top center", "bottom center")[k % 2]
@@ -765,7 +767,7 @@ def frontier_figure(
                     textfont={"size": 11},
                     customdata=custom,
                     hovertemplate=(
-                        f"<b>%{{customdata[0]}}</b> ({_escape(group)})"
+                        f"<b>%{{customdata[0]}}</b> ({escape_html(group)})"
                         "<br>%{customdata[1]:,.1f} lines/s at b32 · %{customdata[2]:.3g} ms at b1"
                         "<br>CER %{customdata[3]} · accuracy %{customdata[4]}"
                         "<br>%{customdata[5]}<extra></extra>"
@@ -799,10 +801,12 @@ def frontier_figure(
         f"better: {faster} and {better}",
         "points of one group are joined by a line",
         "speed only: measured without an accuracy (e.g. random-weight LMs)" if speed_only else "",
-        f"not placed (no {x}): {', '.join(_escape(n) for n in unplaced)}" if unplaced else "",
+        f"not placed (no {x}): {', '.join(escape_html(n) for n in unplaced)}" if unplaced else "",
         _skipped_text(skipped or {}),
     )
-    title = _title(f"Speed vs {metric.upper() if metric == 'cer' else metric}", sub, width=width)
+    title = make_title(
+        f"Speed vs {metric.upper() if metric == 'cer' else metric}", sub, width=width
+    )
     return _layout(fig, title, width, 600, legend={"title": {"text": "group"}})
 
 
