@@ -548,3 +548,18 @@ def test_handwriting_faces_are_tagged_and_rare_in_print() -> None:
     scene = [r.pick_font("Handwriting", "scene", d) for _ in range(400)]
     share = lambda picks: np.mean(["handwriting" in f.tags for f in picks])  # noqa: E731
     assert share(doc) < 0.03 < share(scene)
+
+
+def test_a_line_wider_than_the_texture_banks_gets_noise() -> None:
+    """A rendered line wider than the banks (1536 px) with sensor noise crashed: the float noise
+    bank was stretched through PIL, which holds no 3-channel float image (a training run died on
+    such a line at step 3956). The noise is now mirror-tiled to the width."""
+    noisy = replace(Degradations.preset("none"), p_noise=1.0, noise_sigma=(8.0, 8.0))
+    text = "a very long line of text that renders far wider than the texture banks " * 2
+    out = Renderer(SynthConfig.preset("default")).render(text, seed=3, degrade=noisy)
+    assert out.image.width > 1536
+    plain = Renderer(SynthConfig.preset("default")).render(
+        text, seed=3, degrade=Degradations.preset("none")
+    )
+    diff = np.asarray(out.image, np.float32) - np.asarray(plain.image, np.float32)
+    assert out.image.size == plain.image.size and diff[:, 1536:].std() > 2  # noise past the bank

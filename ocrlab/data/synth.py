@@ -338,13 +338,19 @@ class _Draws:
 
 def _window(bank: np.ndarray | tuple[np.ndarray, ...], w: int, h: int, d: _Draws) -> np.ndarray:
     """A (h, w, ...) window of ``bank`` (or of a random texture of a tuple of them) at a random
-    offset, randomly mirrored; stretched where the texture is smaller than the window."""
+    offset, randomly mirrored; where the bank is smaller than the window, an image bank is
+    stretched and the float noise bank mirror-tiled (stretched noise would not be noise, and PIL
+    holds no 3-channel float image)."""
     if isinstance(bank, tuple):
         bank = bank[d.int(0, len(bank) - 1)]
     bh, bw = bank.shape[:2]
     if w > bw or h > bh:
-        img = Image.fromarray(bank).resize((max(w, bw), max(h, bh)), Image.BILINEAR)
-        bank = np.asarray(img)
+        if bank.dtype == np.uint8:
+            img = Image.fromarray(bank).resize((max(w, bw), max(h, bh)), Image.BILINEAR)
+            bank = np.asarray(img)
+        else:
+            extra = ((0, max(0, h - bh)), (0, max(0, w - bw))) + ((0, 0),) * (bank.ndim - 2)
+            bank = np.pad(bank, extra, mode="symmetric")
         bh, bw = bank.shape[:2]
     y, x = d.int(0, bh - h), d.int(0, bw - w)
     win = bank[y : y + h, x : x + w]
