@@ -208,17 +208,20 @@ for path in real_lines:
 # The same image's maps at every snapshot a run saved (`checkpoints/step-N`): do the queries
 # find their characters early, late, or never? Without a run of your own (`RUN_DIR`), the cell
 # trains one the first time: a fresh Q-Former over the bundled model's frozen encoder, with
-# `configs/small-v3.yaml`'s recipe for its first 500 steps, a snapshot every 100 (about 6 minutes
-# on 2 CPU cores; later runs of the notebook reuse it).
+# `configs/small-v3.yaml`'s recipe in the bundled model's LM layout (`prompt_positions: shared`)
+# for its first 500 steps, a snapshot every 100 (about 6 minutes on 2 CPU cores; later runs of
+# the notebook reuse it).
 
 # %%
 if not (run_dir / "checkpoints").is_dir() and RUN_DIR == SNAPSHOT_RUN:
     # the one command behind it, from the repository root:
     #   ocrlab train --config configs/small-v3.yaml --out runs/nb03-snapshots \
     #     --set train.init_from=models/ocrlab-small-v3 --set train.max_steps=500 \
-    #     --set train.save_every=100 --set train.eval_every=500 --set train.reading_lines=16
+    #     --set train.save_every=100 --set train.eval_every=500 --set train.reading_lines=16 \
+    #     --set model.lm.prompt_positions=shared
     config = load_run_config(ROOT / "configs" / "small-v3.yaml", [
         f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}",
+        "model.lm.prompt_positions=shared",
         f"train.init_from={ROOT / 'models' / 'ocrlab-small-v3'}", "train.max_steps=500",
         "train.save_every=100", "train.eval_every=500", "train.reading_lines=16"])
     train(config, run_dir)
