@@ -401,7 +401,7 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
             attr = attribute_character(
                 model_for(st["checkpoint"]), st["image"], int(index), method=meth
             )
-            figure = _big_fonts(attribution_figure(attr, width=PLOT_WIDTH))
+            figure = _page_figure(attribution_figure(attr, width=PLOT_WIDTH))
             return {attribution_plot: figure, message: _message("")}
 
         def recognize(payload: dict | None) -> tuple[str, float]:
@@ -561,10 +561,13 @@ def _summary_markdown(qa: Any, layer: int, head: str, notes: dict[str, str] | No
     return "\n".join(lines)
 
 
-def _big_fonts(fig: Any) -> Any:
-    """Projector-sized text on a plotly figure."""
+def _page_figure(fig: Any) -> Any:
+    """A plotly figure as the page shows it: projector-sized text and no fixed width, so
+    Gradio's autosize fits it to its panel (a fixed 1300 px was cut off at 1280x800 and left a
+    quarter empty at 1920x1080); ``width=PLOT_WIDTH`` at build time still sizes titles,
+    letters and rows for a full-width page."""
     if fig is not None and hasattr(fig, "update_layout"):
-        fig.update_layout(font={"size": 16}, title_font={"size": 20})
+        fig.update_layout(font={"size": 16}, title_font={"size": 20}, width=None)
     return fig
 
 
@@ -578,13 +581,7 @@ def _viz_call(name: str, *args: Any, **kwargs: Any) -> Any:
     except ImportError as exc:
         log.warning("ocrlab.viz.%s is unavailable: %s", name, exc)
         return None
-    fig = _big_fonts(fn(*args, **kwargs))
-    if fig is not None and hasattr(fig, "update_layout"):
-        # no fixed width: Gradio draws plotly with autosize, so the figure takes the page's
-        # width (a fixed 1300 px was cut off at 1280x800 and left a quarter empty at 1920x1080);
-        # ``width=PLOT_WIDTH`` above still sizes titles, letters and rows for a full-width page
-        fig.update_layout(width=None)
-    return fig
+    return _page_figure(fn(*args, **kwargs))
 
 
 def _attention_figure(qa: Any, all_queries: bool, layer: int, head: str) -> Any:

@@ -9,47 +9,41 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import torch
 
 from ocrlab.data.datasets import open_dataset
 from ocrlab.models import OCRModel
-from ocrlab.models.lm import IGNORE_INDEX
 
 SETS = ("synth:n=200,seed=12,preset=scene", "synth:n=200,seed=7")
 
 
+def loss(bridge: Any, prompt: torch.Tensor, texts: list[str], layout: str) -> float:
+    """The bridge's own LM loss on ``texts`` after ``prompt`` (B, P, D), nats per token, with
+    the text placed by ``layout`` (``prompt_positions``)."""
+    bridge.config.prompt_positions = layout
+    nats, tokens = bridge.score_prompt(prompt, texts).nats()
+    return round(nats / tokens, 3)
+
+
 def main(checkpoint: str = "models/ocrlab-small-v3", out: str | None = None) -> int:
     bridge = OCRModel.from_pretrained(checkpoint).eval().lm_bridge
-    lm = bridge.lm
-    embed = lm.get_input_embeddings()
+    embed = bridge.lm.get_input_embeddings()
     bos = bridge.tokenizer.bos_token_id
     results = {"checkpoint": checkpoint, "queries": 32, "sets": {}}
     for spec in SETS:
         ds = open_dataset(spec)
         texts = [ds[i].text for i in range(len(ds))]
-        ids, mask = bridge.tokenize(texts)  # (B, L) text + EOS
-        B, L = ids.shape
-        labels = ids.masked_fill(mask == 0, IGNORE_INDEX)  # (B, L)
-
-        def loss(prefix: torch.Tensor, positions: torch.Tensor) -> float:
-            P = prefix.shape[1]
-            out = lm(
-                inputs_embeds=torch.cat([prefix, embed(ids)], dim=1),  # (B, P + L, D)
-                attention_mask=torch.cat([mask.new_ones(B, P), mask], dim=1),
-                position_ids=positions[None].expand(B, -1),  # (B, P + L)
-                labels=torch.cat([ids.new_full((B, P), IGNORE_INDEX), labels], dim=1),
-            )
-            return round(float(out.loss), 3)
+        B = len(texts)
 
         zeros = torch.zeros(B, 32, embed.embedding_dim)  # (B, 32, D)
         with torch.no_grad():
             row = {
-                "bos_native": loss(embed(torch.full((B, 1), bos)), torch.arange(1 + L)),
-                "zero32_sequential": loss(zeros, torch.arange(32 + L)),
-                "zero32_shared": loss(
-                    zeros, torch.cat([torch.zeros(32, dtype=torch.long), torch.arange(1, L + 1)])
-                ),
+                # one BOS "query" at position 0, the text from 1: the LM's own layout
+                "bos_native": loss(bridge, embed(torch.full((B, 1), bos)), texts, "shared"),
+                "zero32_sequential": loss(bridge, zeros, texts, "sequential"),
+                "zero32_shared": loss(bridge, zeros, texts, "shared"),
             }
         row["mean_chars"] = round(sum(map(len, texts)) / len(texts), 2)
         results["sets"][spec] = row
