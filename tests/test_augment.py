@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader
 
 from ocrlab.charset import Charset
-from ocrlab.data.augment import Augment, Augmented, border_colour
+from ocrlab.data.augment import Augment, Augmented, border_colour, join_crops
 from ocrlab.data.datasets import FolderDataset, open_dataset
 from ocrlab.data.transforms import Collate, LineTransform
 from ocrlab.errors import DataError
@@ -215,3 +215,49 @@ def test_training_mix_of_real_and_synthetic(real):
     sample = train[7]
     assert sample.key == "real:img/3.png#1" and sample.image.shape[1] == 32
     assert train[25].image.shape[1] == 32  # the synthetic part gets the same transform
+
+
+# --- join: word crops that teach spaces ------------------------------------------------------
+
+
+def test_join_rows_crops_with_gaps_and_joins_labels(real):
+    base = FolderDataset(real)
+    width = {base[i].key: base[i].image.width for i in range(4)}
+    ds = open_dataset(f"{real}?repeat=2,seed=5,join=2-3,augment=none")
+    assert len(ds) == 8 and ds.join == (2, 3)
+    counts = set()
+    for j in range(len(ds)):
+        s = ds[j]
+        words = s.text.split(" ")
+        counts.add(len(words))
+        assert s.text == ds.text_at(j)
+        assert words[0] == base.text_at(j % 4) and set(words) <= {"alpha", "beta", "gamma", "delta"}
+        assert s.key.count("+") == len(words) - 1 and s.key.endswith(f"#{j // 4}")
+        # unaugmented crops at their own height, side by side, with a gap between each pair
+        widths = [width[k] for k in s.key.split("#")[0].split("+")]
+        assert s.image.height == base[0].image.height
+        assert sum(widths) + 0.3 * s.image.height * (len(words) - 1) <= s.image.width + len(words)
+        assert s.image.width <= sum(widths) + 1.0 * s.image.height * (len(words) - 1) + len(words)
+    assert counts <= {2, 3}
+    again = open_dataset(f"{real}?repeat=2,seed=5,join=2-3,augment=none")
+    assert all(
+        np.array_equal(np.asarray(ds[j].image), np.asarray(again[j].image)) for j in range(8)
+    )
+    assert "2-3 crops joined per item" in ds.report()
+
+
+def test_join_gap_is_the_left_crops_border_colour():
+    rng = np.random.default_rng(0)
+    left, right = Image.new("L", (40, 20), 30), Image.new("RGB", (50, 10), (200, 10, 10))
+    row = join_crops([left, right], rng)
+    a = np.asarray(row)
+    assert row.height == 20 and 40 + 100 + 6 <= row.width <= 40 + 100 + 20
+    gap = a[:, 40 : row.width - 100]
+    assert (gap == 30).all() and (a[:, -100:] == (200, 10, 10)).all()
+
+
+@pytest.mark.parametrize("value", ["0", "3-2", "two", "1-x"])
+def test_bad_join_names_the_spec(real, value):
+    with pytest.raises(DataError, match="join must") as err:
+        open_dataset(f"{real}?join={value}")
+    assert str(real) in str(err.value)

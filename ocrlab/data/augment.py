@@ -11,6 +11,11 @@ from an oblique view, defocus blur, and brightness/contrast changes. The geometr
 resampling: the source quadrilateral (the image corners, jittered, rotated and displaced)
 is mapped onto the output rectangle with PIL's ``QUAD`` transform, and pixels from outside the
 crop take the crop's border colour.
+
+Word crops have no spaces, and a model fine-tuned on them learns that real text has none (it
+merges the words of printed lines). ``join=A-B`` makes each item a row of ``A`` to ``B`` crops
+of the set, each augmented on its own, scaled to one height and set apart by a gap of 0.3-1.0
+times that height, its label their labels joined by single spaces: real pixels with real gaps.
 """
 
 from __future__ import annotations
@@ -123,11 +128,50 @@ def border_colour(image: Image.Image) -> int | tuple[int, ...]:
     return int(med[0]) if image.mode == "L" else tuple(int(v) for v in med)
 
 
+def parse_join(value: str) -> tuple[int, int]:
+    """``"3"`` → (3, 3), ``"2-4"`` → (2, 4): how many crops one joined item holds."""
+    lo, _, hi = value.partition("-")
+    try:
+        join = (int(lo), int(hi or lo))
+    except ValueError:
+        raise ValueError(f"join must be K or A-B (crops per item), got {value!r}") from None
+    if not 1 <= join[0] <= join[1]:
+        raise ValueError(f"join must satisfy 1 <= A <= B, got {value!r}")
+    return join
+
+
+def join_crops(
+    images: list[Image.Image], rng: np.random.Generator, gap: tuple[float, float] = (0.3, 1.0)
+) -> Image.Image:
+    """``images`` side by side at the first one's height, each gap ``gap`` × that height wide
+    and filled with the left neighbour's border colour (RGB out)."""
+    h = images[0].height
+    scaled = [
+        im.convert("RGB").resize(
+            (max(1, round(im.width * h / im.height)), h), Image.Resampling.BILINEAR
+        )
+        for im in images
+    ]
+    gaps = [round(rng.uniform(*gap) * h) for _ in scaled[1:]]
+    canvas = Image.new("RGB", (sum(im.width for im in scaled) + sum(gaps), h))
+    x = 0
+    for k, im in enumerate(scaled):
+        canvas.paste(im, (x, 0))
+        x += im.width
+        if k < len(gaps):
+            canvas.paste(border_colour(im), (x, 0, x + gaps[k], h))
+            x += gaps[k]
+    return canvas
+
+
 class Augmented:
     """``base`` seen ``repeat`` times, each repetition of item ``i`` augmented differently.
 
     Item ``j`` is ``base[j % len(base)]`` augmented with ``numpy.random.default_rng((seed, j))``
     (so ``repeat=1`` with ``Augment.preset("none")`` is ``base`` itself), then ``transform``.
+    With ``join=(A, B)`` item ``j`` is that crop followed by ``k - 1`` others of the set
+    (``k`` in ``A..B``, drawn with the partners from ``(seed, j, 1)``), each augmented on its
+    own (:func:`join_crops`); its label is their labels joined by spaces.
     The base dataset must return PIL images (no transform of its own); ``None`` (an unreadable
     image skipped by ``skip_bad``) passes through for the collate to count.
     """
@@ -140,12 +184,15 @@ class Augmented:
         augment: Augment | None = None,
         seed: int = 0,
         transform: Any = None,
+        join: tuple[int, int] = (1, 1),
     ) -> None:
         if repeat < 1:
             raise DataError(f"{getattr(base, 'name', base)}: repeat must be >= 1, got {repeat}")
         if getattr(base, "transform", None) is not None:
             raise ValueError("Augmented: the base dataset must not have a transform of its own")
-        self.base, self.repeat, self.seed = base, repeat, seed
+        if not 1 <= join[0] <= join[1]:
+            raise ValueError(f"join must satisfy 1 <= A <= B, got {join}")
+        self.base, self.repeat, self.seed, self.join = base, repeat, seed, tuple(join)
         self.augment = augment if augment is not None else Augment()
         self.transform = transform
         self.name = getattr(base, "name", type(base).__name__)
@@ -161,21 +208,37 @@ class Augmented:
             raise IndexError(f"{self.name}: index {index} out of range for {n} samples")
         return index % len(self.base)
 
+    def _members(self, index: int) -> list[int]:
+        """The base indices item ``index`` is made of (one unless ``join``)."""
+        first = self._base_index(index)
+        if self.join == (1, 1):
+            return [first]
+        rng = np.random.default_rng((self.seed, index % len(self), 1))
+        k = int(rng.integers(self.join[0], self.join[1] + 1))
+        return [first, *(int(i) for i in rng.integers(0, len(self.base), k - 1))]
+
     def text_at(self, index: int) -> str:
-        return self.base.text_at(self._base_index(index))
+        return " ".join(self.base.text_at(i) for i in self._members(index))
 
     def __getitem__(self, index: int) -> Any:
         from .datasets import Sample
 
-        sample = self.base[self._base_index(index)]
-        if sample is None:
+        members = self._members(index)
+        samples = [self.base[i] for i in members]
+        if any(s is None for s in samples):
             return None
         index = index % len(self)
-        image = self.augment(sample.image, np.random.default_rng((self.seed, index)))
+        rng = np.random.default_rng((self.seed, index))
+        if len(samples) == 1:
+            image = self.augment(samples[0].image, rng)
+        else:
+            image = join_crops([self.augment(s.image, rng) for s in samples], rng)
         if self.transform is not None:
             image = self.transform(image)
-        key = sample.key if self.repeat == 1 else f"{sample.key}#{index // len(self.base)}"
-        return Sample(image, sample.text, key)
+        key = "+".join(s.key for s in samples)
+        if self.repeat > 1:
+            key = f"{key}#{index // len(self.base)}"
+        return Sample(image, " ".join(s.text for s in samples), key)
 
     @property
     def skipped(self) -> Counter[str]:
@@ -183,4 +246,7 @@ class Augmented:
 
     def report(self) -> str:
         head = self.base.report() if hasattr(self.base, "report") else f"{self.name}"
-        return f"{head}; x{self.repeat} with augmentation (seed {self.seed})"
+        joined = (
+            "" if self.join == (1, 1) else f", {self.join[0]}-{self.join[1]} crops joined per item"
+        )
+        return f"{head}; x{self.repeat} with augmentation (seed {self.seed}){joined}"

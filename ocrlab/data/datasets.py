@@ -500,9 +500,11 @@ def open_dataset(spec: str | os.PathLike, **kw: Any) -> LineDataset:
       text.rank_from=30000,text.vocab_size=200000`` (rare words), ``text=pseudo`` (made-up ones)
     - an LMDB: a path ending in ``.lmdb`` or a directory holding ``data.mdb``
     - a folder holding ``labels.tsv``, or the path of a ``*.tsv`` labels file
-    - any of the two above with ``?repeat=K,augment=real|none,seed=S``: a real set weighted
-      and augmented for training (:class:`~ocrlab.data.augment.Augmented`): seen ``K`` times
-      per epoch, each time with its own augmentation (``augment`` defaults to ``real``)
+    - any of the two above with ``?repeat=K,augment=real|none,seed=S,join=A-B``: a real set
+      weighted and augmented for training (:class:`~ocrlab.data.augment.Augmented`): seen ``K``
+      times per epoch, each time with its own augmentation (``augment`` defaults to ``real``);
+      ``join``: each item a row of ``A`` to ``B`` of its crops with gaps between them, labels
+      joined by spaces (word crops that teach spaces)
 
     ``kw`` go to the dataset class (``charset``, ``policy``, ``skip_bad``, ``transform``); a
     synthetic set draws its text inside ``charset``.
@@ -538,23 +540,28 @@ def _options(spec: str, body: str) -> dict[str, str]:
 
 
 def _open_augmented(spec: str, **kw: Any) -> Any:
-    from .augment import Augment, Augmented
+    from .augment import Augment, Augmented, parse_join
 
     path, _, body = spec.partition("?")
     opts = _options(spec, body)
-    unknown = set(opts) - {"repeat", "augment", "seed"}
+    unknown = set(opts) - {"repeat", "augment", "seed", "join"}
     if unknown:
-        raise DataError(f"{spec}: unknown option(s) {sorted(unknown)}; use repeat, augment, seed")
+        raise DataError(
+            f"{spec}: unknown option(s) {sorted(unknown)}; use repeat, augment, seed, join"
+        )
     try:
         repeat, seed = int(opts.get("repeat", "1")), int(opts.get("seed", "0"))
         augment = Augment.preset(opts.get("augment", "real"))
+        join = parse_join(opts.get("join", "1"))
     except ValueError as exc:
         raise DataError(f"{spec}: {exc}") from None
     if repeat < 1:
         raise DataError(f"{spec}: repeat must be >= 1, got {repeat}")
     transform = kw.pop("transform", None)
     base = open_dataset(path, **kw)
-    return Augmented(base, repeat=repeat, augment=augment, seed=seed, transform=transform)
+    return Augmented(
+        base, repeat=repeat, augment=augment, seed=seed, transform=transform, join=join
+    )
 
 
 def _open_synth(spec: str, **kw: Any) -> SyntheticLines:
