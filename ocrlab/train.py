@@ -348,6 +348,11 @@ def train(
 
     run_dir = Path(run_dir)
     last_dir = run_dir / "checkpoints" / "last"
+    if resume and not run_dir.exists():
+        raise OcrlabError(
+            f"--resume: {run_dir} does not exist, so there is no run to resume; start it "
+            "without --resume (and add --resume when you restart it)"
+        )
     if resume and not (last_dir / STATE_NAME).is_file():
         raise OcrlabError(
             f"--resume: {last_dir} holds no {STATE_NAME} to resume from (the run saved no "

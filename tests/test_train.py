@@ -169,8 +169,11 @@ def test_an_interrupted_train_command_says_where_it_can_resume(tmp_path, capsys,
 
 
 def test_resume_without_a_checkpoint_says_how_to_start(tmp_path):
-    with pytest.raises(OcrlabError, match="start it again without --resume"):
+    with pytest.raises(OcrlabError, match="never does not exist, so there is no run to resume"):
         train(tiny(None), tmp_path / "never", progress=False, resume=True)
+    (tmp_path / "empty" / "checkpoints" / "last").mkdir(parents=True)
+    with pytest.raises(OcrlabError, match="start it again without --resume"):
+        train(tiny(None), tmp_path / "empty", progress=False, resume=True)
 
 
 def test_init_from_starts_from_a_checkpoints_weights(tmp_path):
