@@ -77,7 +77,7 @@ def test_each_preset_shows_its_real_shapes(name):
     q = config.qformer
     assert f"{q.num_queries} learnable queries × {q.hidden_size}" in words
     assert f"out: {q.num_queries} × {q.hidden_size}" in words
-    assert f"  to cnn: 32 × {d}" in words, "the Q-Former reads its source stage's sequence"
+    assert f"  to {q.source_stage}: 32 × {d}" in words, "the Q-Former reads its source stage's sequence"
     assert f"FFN {q.hidden_size} → {q.intermediate_size} → {q.hidden_size}" in words
     assert f"Q-Former: {q.num_layers} layers" in words
     assert "32 × 96 (incl. blank)" in words, "the latin charset: 95 characters + blank"
@@ -94,9 +94,9 @@ def test_each_preset_shows_its_real_shapes(name):
 
 def test_small_preset_numbers_from_the_issue():
     words = texts(model_figure(preset("small"), width=128))
-    assert "16 learnable queries × 512" in words and "32 × 512" in words
+    assert "32 learnable queries × 512" in words and "32 × 512" in words
     wide = texts(model_figure(preset("small"), width=512))
-    assert "128 × 512" in wide and "  to cnn: 128 × 512" in wide and "1 × 32 × 512" in wide
+    assert "128 × 512" in wide and "  to context: 128 × 512" in wide and "1 × 32 × 512" in wide
 
 
 def test_parameter_counts_are_the_modules(tiny_lm):
@@ -170,7 +170,7 @@ def test_files_for_each_suffix(tmp_path):
         model_figure(config, path=path)
         assert path.read_bytes().startswith(head), suffix
     svg = (tmp_path / "sub" / "model.svg").read_text()
-    assert "16 learnable queries × 512" in svg, "SVG text stays text (editable in a paper)"
+    assert "32 learnable queries × 512" in svg, "SVG text stays text (editable in a paper)"
     again = tmp_path / "again.svg"
     model_figure(config, path=again)
     assert again.read_text() == svg, "the same config writes the same SVG (no date, fixed ids)"
