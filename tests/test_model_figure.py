@@ -77,7 +77,9 @@ def test_each_preset_shows_its_real_shapes(name):
     q = config.qformer
     assert f"{q.num_queries} learnable queries × {q.hidden_size}" in words
     assert f"out: {q.num_queries} × {q.hidden_size}" in words
-    assert f"  to {q.source_stage}: 32 × {d}" in words, "the Q-Former reads its source stage's sequence"
+    assert f"  to {q.source_stage}: 32 × {d}" in words, (
+        "the Q-Former reads its source stage's sequence"
+    )
     assert f"FFN {q.hidden_size} → {q.intermediate_size} → {q.hidden_size}" in words
     assert f"Q-Former: {q.num_layers} layers" in words
     assert "32 × 96 (incl. blank)" in words, "the latin charset: 95 characters + blank"
