@@ -7,7 +7,7 @@ The renderer is PIL + numpy only and built for throughput (>= 500 lines/s per pr
   cache is warm;
 - every geometric change (rotation, shear, perspective) is one homography applied once to the
   single-channel ink mask, cropped straight into the output window; a curved baseline is one
-  piecewise-bilinear mesh warp of the same mask before it;
+  piecewise-bilinear mesh warp of the same mask before it (``ocrlab.data.geometry``);
 - kerning and ligatures come from the font itself (HarfBuzz via Pillow's Raqm layout, asked once
   per letter pair and cached), so the glyph-by-glyph layout keeps its speed and exact boxes;
 - backgrounds are random windows of texture banks generated once per process (procedural
@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ocrlab.data.fonts import Font, find_fonts, font_from_file
+from ocrlab.data.geometry import bend_window, crop_pad, warp_window
 from ocrlab.data.layout import layout_text
 from ocrlab.data.textures import natural_bank, noise_bank, paper_bank, photo_bank
 from ocrlab.errors import DataError
@@ -407,27 +408,6 @@ def _gradient_l(w: int, h: int, d: _Draws) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# geometry
-
-
-def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """3x3 H with dst ~ H @ src for four (x, y) point pairs."""
-    a = []
-    b = []
-    for (x, y), (u, v) in zip(src, dst, strict=True):
-        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        b += [u, v]
-    h = np.linalg.solve(np.asarray(a, np.float64), np.asarray(b, np.float64))
-    return np.append(h, 1.0).reshape(3, 3)
-
-
-def _apply(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    p = np.c_[pts, np.ones(len(pts))] @ h.T
-    return p[:, :2] / p[:, 2:3]
-
-
-# ----------------------------------------------------------------------------------------------
 # the renderer
 
 
@@ -724,7 +704,7 @@ class Renderer:
             inner = (wy1 - lay.mid_y) if bend > 0 else (lay.mid_y - wy0)
             limit = min(limit, (wx1 - wx0) / (1.3 * max(inner, 1.0)))
             bend = math.copysign(min(abs(bend), limit), bend)
-            mask, pts, circle = _bend(mask, window, bend, lay.mid_y, pts)
+            mask, pts, circle = bend_window(mask, window, bend, lay.mid_y, pts)
             window = (0, 0, mask.shape[1], mask.shape[0])
             p["curve"] = {
                 "angle_deg": round(math.degrees(bend), 2),
@@ -732,11 +712,11 @@ class Renderer:
                 "radius": round(circle[2], 2),
             }
         if geo is not None:
-            alpha, pts = _warp(mask, window, geo, pts)
+            alpha, pts = warp_window(mask, window, geo, pts)
         elif bend:
             alpha = mask
         else:
-            alpha = _crop_pad(mask, *window)
+            alpha = crop_pad(mask, *window)
             pts = pts - (wx0, wy0)
         geometric = bool(bend) or geo is not None
         cx0, cx1 = np.rint(pts[:n, 0]), np.rint(pts[n:, 0])
@@ -1018,112 +998,6 @@ def _shift(a_img: Image.Image, dx: int, dy: int) -> Image.Image:
     out = Image.new("L", a_img.size, 0)
     out.paste(a_img, (dx, dy))
     return out
-
-
-def _crop_pad(mask: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    """``mask[y0:y1, x0:x1]`` with zeros where the window leaves the array."""
-    h, w = mask.shape
-    if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
-        return np.ascontiguousarray(mask[y0:y1, x0:x1])
-    out = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0:sy1, sx0:sx1]
-    return out
-
-
-def _warp(
-    mask: np.ndarray,
-    window: tuple[int, int, int, int],
-    geo: tuple[float, float, np.ndarray],
-    pts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate/shear/perspective-warp the window of ``mask`` and crop to the warped window's
-    bounding box in one resampling. Returns the new mask and ``pts`` ((k, 2) x, y in ``mask``
-    coordinates) moved into it."""
-    angle, shear, jitter = geo
-    wx0, wy0, wx1, wy1 = window
-    src = np.array([[wx0, wy0], [wx1, wy0], [wx1, wy1], [wx0, wy1]], np.float64)
-    c = src.mean(0)
-    cos, sin = math.cos(angle), math.sin(angle)
-    aff = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, shear], [0.0, 1.0]])
-    dst = (src - c) @ aff.T + jitter
-    dst -= dst.min(0)
-    h = _homography(src, dst)
-    out_w, out_h = (math.ceil(v) for v in dst.max(0))
-    out_w, out_h = max(out_w, 1), max(out_h, 1)
-    inv = np.linalg.inv(h)
-    inv /= inv[2, 2]
-    warped = Image.fromarray(mask).transform(
-        (out_w, out_h), Image.PERSPECTIVE, tuple(inv.ravel()[:8]), Image.BILINEAR
-    )
-    return np.asarray(warped), _apply(h, pts)
-
-
-def _bend(
-    mask: np.ndarray,
-    window: tuple[int, int, int, int],
-    angle: float,
-    mid_y: float,
-    pts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
-    """Set the window of ``mask`` on a circular arc: its mid-line (row ``mid_y``) becomes an
-    arc of ``|angle|`` radians, arched for ``angle > 0`` (centre below), sagging for
-    ``angle < 0``. Lengths along the mid-line are kept, every column stays perpendicular to it
-    (glyphs turn with the arc, as on a round sign). Returns the bent window (cropped to its
-    bounding box), ``pts`` ((k, 2) in ``mask`` coordinates) moved into it, and the mid-line's
-    circle (centre x, centre y, radius) in the bent window's pixels."""
-    wx0, wy0, wx1, wy1 = window
-    src = _crop_pad(mask, wx0, wy0, wx1, wy1)
-    h, w = src.shape
-    m, c, sgn = mid_y - wy0, w / 2.0, 1.0 if angle > 0 else -1.0
-    radius = w / abs(angle)
-
-    def forward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        theta = (x - c) / radius
-        rho = radius + sgn * (m - y)  # rows away from the centre lie on larger circles
-        return rho * np.sin(theta), -sgn * rho * np.cos(theta)
-
-    edge = np.linspace(0.0, 1.0, 33)
-    bx = np.r_[edge * w, edge * w, np.zeros(33), np.full(33, w)]
-    by = np.r_[np.zeros(33), np.full(33, h), edge * h, edge * h]
-    ex, ey = forward(bx, by)
-    ox, oy = float(ex.min()), float(ey.min())
-    out_w, out_h = max(1, math.ceil(ex.max() - ox)), max(1, math.ceil(ey.max() - oy))
-
-    # inverse map on a grid every 4 px, stretched bilinearly to every pixel (the map is smooth:
-    # the error is about 1.4 px / distance from the centre, 0.02 px at a 70 px radius), then a
-    # bilinear read of the source; PIL's MESH transform would cost a Python call per cell
-    step = 4
-    gx = np.arange(0, out_w + step, step, dtype=np.float32) + ox
-    gy = np.arange(0, out_h + step, step, dtype=np.float32)[:, None] + oy
-    grid = (
-        (c + radius * np.arctan2(gx, -sgn * gy)).astype(np.float32),
-        (m - sgn * (np.hypot(gx, gy) - radius)).astype(np.float32),
-    )
-    # node k of the grid image (centre k + 0.5) is output coordinate k * step, so output pixel
-    # centre i + 0.5 reads the grid image at 0.5 + (i + 0.5) / step
-    box = (0.5, 0.5, 0.5 + out_w / step, 0.5 + out_h / step)
-    sx, sy = (
-        np.asarray(Image.fromarray(g, "F").resize((out_w, out_h), Image.BILINEAR, box=box))
-        for g in grid
-    )
-    # pixel i covers [i, i + 1); one row and column of zeros around the source absorb reads
-    # that fall outside it
-    padded = np.pad(src, 1).astype(np.float32).ravel()
-    fx = np.clip(sx + 0.5, 0, w + 0.999)
-    fy = np.clip(sy + 0.5, 0, h + 0.999)
-    x0, y0 = np.floor(fx), np.floor(fy)
-    ax, ay = fx - x0, fy - y0
-    i00 = y0.astype(np.int32) * (w + 2) + x0.astype(np.int32)
-    a, b = np.take(padded, i00), np.take(padded, i00 + 1)
-    top = a + (b - a) * ax
-    a, b = np.take(padded, i00 + w + 2), np.take(padded, i00 + w + 3)
-    top += (a + (b - a) * ax - top) * ay
-    bent = (top + 0.5).astype(np.uint8)
-    px, py = forward(pts[:, 0] - wx0, pts[:, 1] - wy0)
-    moved = np.c_[px - ox, py - oy]
-    return bent, moved, (-ox, -oy, radius)
 
 
 def _describe(chars: Sequence[str]) -> str:
