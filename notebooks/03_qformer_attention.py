@@ -214,15 +214,16 @@ for path in real_lines:
 
 # %%
 if not (run_dir / "checkpoints").is_dir() and RUN_DIR == SNAPSHOT_RUN:
-    # the one command behind it, from the repository root:
+    # the one command behind it, from the repository root (BUNDLED_MODEL:
+    # ocrlab.models.DEFAULT_CHECKPOINT):
     #   ocrlab train --config configs/small-v3.yaml --out runs/nb03-snapshots \
-    #     --set train.init_from=models/ocrlab-small-v3 --set train.max_steps=500 \
+    #     --set train.init_from=BUNDLED_MODEL --set train.max_steps=500 \
     #     --set train.save_every=100 --set train.eval_every=500 --set train.reading_lines=16 \
     #     --set model.lm.prompt_positions=shared
     config = load_run_config(ROOT / "configs" / "small-v3.yaml", [
         f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}",
         "model.lm.prompt_positions=shared",
-        f"train.init_from={ROOT / 'models' / 'ocrlab-small-v3'}", "train.max_steps=500",
+        f"train.init_from={DEFAULT_CHECKPOINT}", "train.max_steps=500",
         "train.save_every=100", "train.eval_every=500", "train.reading_lines=16"])
     train(config, run_dir)
 if (run_dir / "checkpoints").is_dir():
