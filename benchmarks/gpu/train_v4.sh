@@ -8,6 +8,8 @@
 # Brings back through $OUT (files of at most 16 MiB): the trained model in fp16 (model.safetensors
 # and config.json; lm/ and charset.json are the shipped model's), the run's metrics.jsonl and
 # the CTC path's scores on the carried IIIT5K crops and UW3 lines.
+# It starts from models/ocrlab-small-v3, in git history since v5 replaced it: first run
+#   git checkout bfba3ee -- models/ocrlab-small-v3
 set -euo pipefail
 OUT=${OUT:-benchmarks/gpu/out}
 MINUTES=${MINUTES:-9}

@@ -7,7 +7,7 @@ from .config import EncoderConfig, LMConfig, OCRConfig, QFormerConfig
 from .model import CheckpointError, OCRModel, OCROutput, Recognition
 
 #: The bundled default checkpoint (a folder in the repository; see its README for how it was made).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "ocrlab-small-v3"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "ocrlab-small-v5"
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
