@@ -261,3 +261,12 @@ def test_bad_join_names_the_spec(real, value):
     with pytest.raises(DataError, match="join must") as err:
         open_dataset(f"{real}?join={value}")
     assert str(real) in str(err.value)
+
+
+def test_a_joined_row_with_an_unreadable_crop_is_one_counted_skip(real):
+    (real / "img/2.png").write_bytes(b"not a png")
+    ds = Augmented(FolderDataset(real, skip_bad=True), repeat=2, seed=1, join=(3, 3))
+    items = [ds[j] for j in range(len(ds))]
+    bad = [j for j, s in enumerate(items) if s is None]
+    assert bad and all("gamma" in ds.text_at(j).split(" ") for j in bad)
+    assert all("gamma" not in s.text.split(" ") for s in items if s is not None)
