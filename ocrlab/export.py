@@ -548,7 +548,7 @@ def quantize_int8(
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     src, out = Path(onnx_path), Path(out_path)
-    meta = _read_metadata(src)
+    meta = read_metadata(src)
     with tempfile.TemporaryDirectory() as tmp, _without_log_message("pre-processing"):
         q = Path(tmp) / "int8.onnx"
         quantize_dynamic(
@@ -571,7 +571,7 @@ def quantize_int8(
 # -- running -------------------------------------------------------------------------------
 
 
-def _read_metadata(path: Path) -> dict[str, str]:
+def read_metadata(path: Path) -> dict[str, str]:
     """The ``ocrlab.*`` metadata of an ONNX file (keys without the prefix)."""
     import onnx
 
@@ -615,7 +615,7 @@ class OnnxRecognizer:
         import onnxruntime as ort
 
         self.path = Path(path)
-        meta = _read_metadata(self.path)
+        meta = read_metadata(self.path)
         if "charset" not in meta or "height" not in meta:
             raise ExportError(
                 f"{self.path}: not an ocrlab CTC export (no ocrlab.charset/ocrlab.height "
