@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import string
-import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ocrlab.errors import CharsetError, DataError, SkipSample
+from ocrlab.files import write_json
 
 __all__ = [
     "FORMAT_VERSION",
@@ -303,16 +303,7 @@ class Charset:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the charset as UTF-8 JSON, atomically (temp file + rename)."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(path, self.to_dict(), indent=1)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Charset:

@@ -50,6 +50,7 @@ from torch import nn
 
 from .charset import Charset
 from .errors import DataError, OcrlabError
+from .files import atomic_file
 from .models.ctc import CTCHead, Decoded, greedy_decode
 from .models.encoder import Encoder, width_mask
 
@@ -387,15 +388,8 @@ def _save_atomic(proto: Any, path: Path) -> None:
     """Write an ONNX ModelProto as one file (weights inside), via temp file + rename."""
     import onnx
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(proto, tmp, save_as_external_data=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        onnx.save_model(proto, str(tmp), save_as_external_data=False)
 
 
 def export_onnx(

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from . import files
 from .config import ConfigError, apply_overrides, from_dict, read_yaml_mapping, set_path, to_dict
 from .errors import OcrlabError
 from .stats import holm, mean_ci, paired_bootstrap
@@ -236,12 +237,6 @@ def fingerprint(config: Any) -> str:
 # -- one run ------------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_result(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / RESULT_NAME
     if not path.is_file():
@@ -304,7 +299,7 @@ def run_one(
         if state.is_main_process:
             result = {"config": spec.config, "seed": spec.seed, "fingerprint": fp,
                       "steps": trained.step, "last_val": trained.last_val}  # fmt: skip
-            _write_json(run_dir / RESULT_NAME, result)
+            files.write_json(run_dir / RESULT_NAME, result, indent=1)
         state.wait_for_everyone()
         return result
     if state.is_main_process:
@@ -315,7 +310,7 @@ def run_one(
             train_seconds_this_call=round(train_seconds, 1),
             counters=trained.counters,
         )
-        _write_json(run_dir / RESULT_NAME, result)
+        files.write_json(run_dir / RESULT_NAME, result, indent=1)
     state.wait_for_everyone()
     return result if state.is_main_process else (read_result(run_dir) or {})
 
@@ -546,7 +541,7 @@ def _record_session(out: Path, command: str | None, jobs: int, n_runs: int, grid
             "machine": machine_info("torch", "transformers"),
         }
     )
-    _write_json(path, info)
+    files.write_json(path, info, indent=1)
 
 
 # -- statistics and the report --------------------------------------------------------------------
@@ -724,7 +719,7 @@ def write_report(
         "warmup": read_result(run_path(out, WARMUP)) if grid.warmup is not None else None,
         **analysis,
     }
-    _write_json(out / "results.json", results)
+    files.write_json(out / "results.json", results, indent=1)
     (out / "report.md").write_text(format_report(results, runs), encoding="utf-8")
     if figures:
         write_figures(out, results, runs)

@@ -22,8 +22,6 @@ import json
 import math
 import os
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -35,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from . import files
 from .balancing import make_balancer
 from .charset import Charset
 from .config import ConfigError, save_config
@@ -306,9 +305,7 @@ class MetricsLog:
             s = event["step"]
             done = s <= step if event["kind"] in self.AFTER_STEP_KINDS else s < step
             (keep if done else dropped).append(line)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(x + "\n" for x in keep), encoding="utf-8")
-        os.replace(tmp, self.path)
+        files.write_text(self.path, "".join(x + "\n" for x in keep))
         return [json.loads(x) for x in dropped]
 
 
@@ -614,9 +611,7 @@ def _write_run_info(run_dir: Path, accelerator: Any, precision: str, step: int, 
     }
     info["sessions"].append(session)
     info["num_processes"] = accelerator.num_processes
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    files.write_json(path, info)
 
 
 def train_set_transform(dataset: Any):
@@ -667,12 +662,8 @@ def save_checkpoint(
 ) -> None:
     """Model checkpoint (+ the trainer state for ``last``), written atomically: the whole
     folder is built beside the target and renamed over it."""
-    from .models.model import _replace_dir
-
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
-        model.save_pretrained(tmp / "ckpt")
+    with files.atomic_dir(directory) as tmp:
+        model.save_pretrained(tmp)
         if with_state:
             state = {
                 "step": step,
@@ -683,10 +674,7 @@ def save_checkpoint(
                 "rng": _rng_state(),
                 "balancer": balancer.state_dict() if balancer is not None else None,
             }
-            torch.save(state, tmp / "ckpt" / STATE_NAME)
-        _replace_dir(tmp / "ckpt", directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            torch.save(state, tmp / STATE_NAME)
 
 
 def resume_point(run_dir: str | os.PathLike) -> tuple[int | None, int | None]:

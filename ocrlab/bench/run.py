@@ -4,7 +4,6 @@ and thread budget; the model's arithmetic against the machine's peak; the report
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
 import statistics
@@ -17,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .. import peers, tesseract
+from .. import files, peers, tesseract
 from ..data.transforms import LineTransform
 from ..errors import OcrlabError
 from ..machine import machine_info
@@ -384,9 +383,4 @@ def flag_int8(results: dict[str, dict[str, Any]]) -> None:
 
 def write_json(report: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the report as indented JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return files.write_json(path, report)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+from ..files import atomic_dir
 from .image import load_image
 
 DEFAULT_MAP_SIZE = 1 << 28  # 256 MiB to start; doubled whenever LMDB reports MapFullError
@@ -69,7 +68,8 @@ def write_lmdb(
     path = Path(path)
     size = int(map_size or DEFAULT_MAP_SIZE)
     total = total if total is not None else _len_or_none(samples)
-    with _atomic_dir(path, overwrite) as tmp:
+    _refuse_existing(path, overwrite)
+    with atomic_dir(path) as tmp:
         env = lmdb.open(str(tmp), map_size=size, subdir=True, meminit=False, map_async=True)
         try:
             n = 0
@@ -108,7 +108,8 @@ def write_folder(
     fmt = _check_format(image_format)
     out = Path(out_dir)
     total = total if total is not None else _len_or_none(samples)
-    with _atomic_dir(out, overwrite) as tmp:
+    _refuse_existing(out, overwrite)
+    with atomic_dir(out) as tmp:
         (tmp / "images").mkdir()
         n = 0
         with open(tmp / "labels.tsv", "w", encoding="utf-8", newline="\n") as labels:
@@ -201,41 +202,9 @@ def pack_folder(
 # --- helpers -------------------------------------------------------------------------------
 
 
-@contextmanager
-def _atomic_dir(target: Path, overwrite: bool) -> Iterator[Path]:
-    """Yield an empty temporary sibling directory; move it to ``target`` when the block ends
-    without error, delete it otherwise (``target`` untouched)."""
+def _refuse_existing(target: Path, overwrite: bool) -> None:
     if target.exists() and not overwrite:
         raise DataError(f"{target}: already exists (pass overwrite=True to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    _remove(tmp)  # left over by a crashed run with the same pid
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        _remove(tmp)
-        raise
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(f"{target.name}.old-{os.getpid()}")
-    _remove(old)
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        _remove(tmp)
-        raise
-    _remove(old)
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    elif p.exists() or p.is_symlink():
-        p.unlink()
 
 
 def _put_all(env, items: list[tuple[bytes, bytes]], size: int) -> int:

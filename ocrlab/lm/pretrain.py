@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 
 from ocrlab.errors import OcrlabError
+from ocrlab.files import atomic_dir
 
 from .tokenizer import build_char_tokenizer
 
@@ -204,20 +203,11 @@ def _default_charset(lang: str) -> Any:
     return Charset.preset("ja" if lang == "ja" else "latin")
 
 
-def _write_atomically(out_dir: Path, write: Callable[[Path], None], overwrite: bool) -> None:
-    """Write into a temporary sibling directory, then rename it to ``out_dir``."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        write(tmp)
-        if out_dir.exists():
-            if not overwrite:
-                raise OcrlabError(f"{out_dir} appeared while training; not overwriting it")
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _save_lm(folder: Path, model: Any, tokenizer: Any, report: dict[str, Any]) -> None:
+    """The LM folder: weights (safetensors), tokenizer, and ``lm_report.json``."""
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "lm_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def pretrain_char_lm(
@@ -367,12 +357,10 @@ def pretrain_char_lm(
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
-    def write(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "lm_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-
-    _write_atomically(out_dir, write, overwrite)
+    with atomic_dir(out_dir) as tmp:
+        _save_lm(tmp, model, tokenizer, report)
+        if out_dir.exists() and not overwrite:
+            raise OcrlabError(f"{out_dir} appeared while training; not overwriting it")
     return report
 
 
@@ -407,10 +395,6 @@ def convert_lm_dtype(lm_dir: str | os.PathLike[str], dtype: str = "float16") -> 
     report["saved_dtype"] = dtype
     report["perplexity_saved_weights"] = evaluate_perplexity(rounded.eval(), tokenizer, heldout)
 
-    def write(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "lm_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-
-    _write_atomically(lm_dir, write, overwrite=True)
+    with atomic_dir(lm_dir) as tmp:
+        _save_lm(tmp, model, tokenizer, report)
     return report

@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch import nn
 from ..charset import Charset
 from ..config import ConfigError, from_dict, to_dict
 from ..errors import OcrlabError
+from ..files import atomic_dir
 from .config import OCRConfig
 from .ctc import CTCHead, Decoded, ctc_feasible, ctc_loss, greedy_decode, make_decoder
 from .encoder import Encoder, EncoderOutput
@@ -319,9 +319,7 @@ class OCRModel(nn.Module):
         from safetensors.torch import save_file
 
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        try:
+        with atomic_dir(directory) as tmp:
             config = to_dict(self.config)
             if self.has_lm:
                 source = self._lm_source()
@@ -342,10 +340,6 @@ class OCRModel(nn.Module):
             self.charset.save(tmp / CHARSET_NAME)
             meta = {"format_version": FORMAT_VERSION, "model_type": "ocrlab", "config": config}
             (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-            _replace_dir(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return directory
 
     def _lm_source(self) -> Path | None:
@@ -460,14 +454,3 @@ class OCRModel(nn.Module):
                 hint = f" (the CTC head does not fit charset {self.charset.name!r} of {len(self.charset)} classes)"
             raise CheckpointError(f"{source} does not fit the model{hint}: " + " | ".join(problems))
         self.load_state_dict(state, strict=False)
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``, replacing an existing directory with only renames."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import OcrlabError
+from ..files import write_bytes
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -177,13 +177,4 @@ def save_figure(
             f"cannot save a figure as {path.name!r}: use .html, "
             + ", ".join(f".{f}" for f in _IMAGE_FORMATS)
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes(path, data)
