@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ocrlab.data.datasets import open_dataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.transforms import Collate, LineTransform
 from ocrlab.metrics import apply_protocol, score
 from ocrlab.models import OCRModel

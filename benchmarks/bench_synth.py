@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrlab.data.synth_io import synth_dataset
+from ocrlab.data.specs import synth_dataset
 from ocrlab.data.textures import BANKS
 from ocrlab.machine import machine_info
 

@@ -37,10 +37,10 @@ from tempfile import TemporaryDirectory
 from IPython.display import display
 
 from ocrlab.charset import Charset
-from ocrlab.data.datasets import open_dataset
 from ocrlab.data.fonts import find_fonts
 from ocrlab.data.lmdb_io import write_folder, write_lmdb
 from ocrlab.data.sheet import contact_sheet
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.synth import Degradations, Renderer, SynthConfig, render_line
 from ocrlab.data.text import make_text_source
 

@@ -44,7 +44,7 @@ import yaml
 
 from ocrlab.charset import Charset
 from ocrlab.config import to_dict
-from ocrlab.data.datasets import open_dataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.evaluation import evaluate
 from ocrlab.models import OCRModel
 from ocrlab.run_config import load_run_config

@@ -39,8 +39,8 @@ from pathlib import Path
 import plotly.express as px
 from IPython.display import display
 
-from ocrlab.data.datasets import open_dataset
 from ocrlab.data.image import load_image
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.synth import default_renderer
 from ocrlab.errors import OcrlabError
 from ocrlab.models import DEFAULT_CHECKPOINT, OCRModel

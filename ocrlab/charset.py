@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ocrlab.errors import CharsetError, DataError, SkipSample
-from ocrlab.files import write_json
+from ocrlab.files import read_text_lines, write_json
 
 __all__ = [
     "FORMAT_VERSION",
@@ -252,8 +252,6 @@ class Charset:
         casefold: bool = False,
     ) -> Charset:
         """:meth:`from_corpus` over the lines of a UTF-8 text file; ``name`` defaults to its stem."""
-        from ocrlab.data.text import read_text_lines
-
         path = Path(path)
         return cls.from_corpus(
             read_text_lines(path),

@@ -96,7 +96,7 @@ def _image_out(out: str | None, default_name: str) -> Path:
 
 
 def _synth_dataset(args: argparse.Namespace):
-    from .data.synth_io import synth_dataset
+    from .data.specs import synth_dataset
 
     return synth_dataset(
         n=args.n,
@@ -134,8 +134,8 @@ def _cmd_data_pack(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_show(args: argparse.Namespace) -> int:
-    from .data.datasets import open_dataset
     from .data.sheet import contact_sheet
+    from .data.specs import open_dataset
 
     dataset = open_dataset(args.path)
     stop = min(len(dataset), args.start + args.n)
@@ -247,7 +247,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _open_eval_data(spec: str, labels: str | None):
     """A dataset to score; samples with an empty label are skipped and counted (the
     scene-text benchmarks' convention), everything else that is wrong is an error."""
-    from .data.datasets import FolderDataset, open_dataset
+    from .data.datasets import FolderDataset
+    from .data.specs import open_dataset
 
     if labels is not None:
         return FolderDataset(spec, labels, skip_empty=True)

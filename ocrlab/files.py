@@ -1,7 +1,8 @@
-"""Writing files and folders so that a crash or a bad input never leaves a half-written one:
-everything is written beside its target under a temporary name and renamed over it
-(``os.replace``, atomic on one file system). Checkpoints, datasets, logs, reports and figures
-are all written through here."""
+"""Files in and out. Text files are read with errors that name the file and line. Files and
+folders are written so that a crash or a bad input never leaves a half-written one: everything
+is written beside its target under a temporary name and renamed over it (``os.replace``,
+atomic on one file system). Checkpoints, datasets, logs, reports and figures are all written
+through here."""
 
 from __future__ import annotations
 
@@ -14,7 +15,46 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_file", "write_bytes", "write_json", "write_text"]
+from .errors import DataError
+
+__all__ = [
+    "atomic_dir",
+    "atomic_file",
+    "read_text_lines",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
+
+
+def read_text_lines(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Lines of a UTF-8 text file without their line endings (a leading BOM dropped).
+
+    Raises DataError naming the file when it is missing or a directory, and ``file:line`` for a
+    line that is not valid UTF-8. A generator: the checks run when iteration starts.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a text file")
+    try:
+        with path.open("rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataError(
+                        f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})"
+                    ) from None
+                if lineno == 1:
+                    line = line.removeprefix("\ufeff")
+                yield line.rstrip("\r\n")
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+# -- specs --------------------------------------------------------------------------------------
 
 
 @contextmanager

@@ -324,7 +324,7 @@ def run_path(out: str | os.PathLike, spec: RunSpec) -> Path:
 
 def _open_eval(item: EvalSet):
     from .charset import Charset
-    from .data.datasets import open_dataset
+    from .data.specs import open_dataset
 
     return open_dataset(item.data, charset=Charset.preset("latin"), skip_bad=True)
 

@@ -87,7 +87,8 @@ class LengthBucketSampler(Sampler[list[int]]):
 
 def build_datasets(config: RunConfig, charset: Charset):
     """(train dataset, val dataset or None) from the data config."""
-    from .data.datasets import concat, open_dataset
+    from .data.datasets import concat
+    from .data.specs import open_dataset
     from .data.transforms import LineTransform
 
     transform = LineTransform(height=config.model.encoder.height, max_width=config.data.max_width)

@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 
 from ocrlab.charset import Charset
 from ocrlab.data.augment import Augment, Augmented, border_colour, join_crops
-from ocrlab.data.datasets import FolderDataset, open_dataset
+from ocrlab.data.datasets import FolderDataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.transforms import Collate, LineTransform
 from ocrlab.errors import DataError
 from ocrlab.run_config import RunConfig

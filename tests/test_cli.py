@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from ocrlab.cli import main
-from ocrlab.data.datasets import open_dataset
-from ocrlab.data.synth_io import rendered_samples, synth_dataset
+from ocrlab.data.specs import open_dataset, synth_dataset
+from ocrlab.data.synth_io import rendered_samples
 
 
 def test_synth_to_lmdb_then_show(tmp_path, capsys):

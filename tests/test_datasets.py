@@ -11,14 +11,8 @@ from helpers import line_image, make_folder
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from ocrlab.data.datasets import (
-    ConcatDataset,
-    FolderDataset,
-    Sample,
-    SyntheticLines,
-    concat,
-    open_dataset,
-)
+from ocrlab.data.datasets import ConcatDataset, FolderDataset, Sample, SyntheticLines, concat
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.transforms import Batch, Collate, LineTransform, collate, prepare_lines
 from ocrlab.errors import CharsetError, DataError, SkipSample
 

@@ -38,7 +38,7 @@ def test_frontier_points_and_figures(tmp_path):
     names = {p["name"]: p for p in result["points"]}
     assert {"tiny-trained torch_ctc", "tiny-trained onnx_ctc", "tiny torch_ctc"} <= set(names)
     # the point's accuracy is the model's on those lines, as `ocrlab eval` scores it
-    from ocrlab.data.datasets import open_dataset
+    from ocrlab.data.specs import open_dataset
     from ocrlab.evaluation import evaluate
 
     scores = evaluate(OCRModel.from_pretrained(ckpt), open_dataset("synth:n=12,seed=1")).scores

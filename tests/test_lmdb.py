@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from ocrlab.data.datasets import FolderDataset, LmdbDataset, open_dataset
+from ocrlab.data.datasets import FolderDataset, LmdbDataset
 from ocrlab.data.lmdb_io import PackReport, pack_folder, write_folder, write_lmdb
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.transforms import Collate, LineTransform
 from ocrlab.errors import DataError
 

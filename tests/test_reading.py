@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ocrlab.data.datasets import open_dataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.errors import OcrlabError
 from ocrlab.models import OCRModel
 from ocrlab.reading import ReadingDiagnostics, reading_diagnostics

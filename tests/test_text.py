@@ -15,10 +15,10 @@ from ocrlab.data.text import (
     TextSource,
     WordfreqText,
     make_text_source,
-    read_text_lines,
     unigram_frequencies,
 )
 from ocrlab.errors import DataError
+from ocrlab.files import read_text_lines
 
 N = 1000
 

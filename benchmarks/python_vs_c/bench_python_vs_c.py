@@ -126,8 +126,9 @@ def decode_timings(c: dec.CDecoder, B: int, T: int, C: int, args) -> dict:
 
 def pipeline_split(c: dec.CDecoder, args) -> dict:
     """ms per line of each stage for the small model on synthetic document lines."""
-    from ocrlab.data.datasets import Sample, open_dataset
+    from ocrlab.data.datasets import Sample
     from ocrlab.data.image import load_image
+    from ocrlab.data.specs import open_dataset
     from ocrlab.data.synth_io import encode_png
     from ocrlab.data.transforms import Collate, LineTransform
     from ocrlab.models import OCRModel

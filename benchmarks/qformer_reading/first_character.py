@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ocrlab.data.datasets import open_dataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.data.synth import default_renderer
 from ocrlab.machine import machine_info
 from ocrlab.models import OCRModel

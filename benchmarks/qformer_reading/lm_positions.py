@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ocrlab.data.datasets import open_dataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.models import OCRModel
 
 SETS = ("synth:n=200,seed=12,preset=scene", "synth:n=200,seed=7")

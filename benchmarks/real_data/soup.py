@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ocrlab.data.datasets import FolderDataset, open_dataset
+from ocrlab.data.datasets import FolderDataset
+from ocrlab.data.specs import open_dataset
 from ocrlab.evaluation import evaluate
 from ocrlab.models import OCRModel
 from ocrlab.models.soup import interpolate

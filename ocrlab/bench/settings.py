@@ -9,7 +9,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .. import peers
-from ..data.datasets import open_dataset
+from ..data.specs import open_dataset
 from ..errors import OcrlabError
 
 ENGINES = ("torch_ctc", "onnx_ctc", "onnx_ctc_int8", "lm_generate", "tesseract")

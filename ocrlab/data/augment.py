@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -221,8 +221,6 @@ class Augmented:
         return " ".join(self.base.text_at(i) for i in self._members(index))
 
     def __getitem__(self, index: int) -> Any:
-        from .datasets import Sample
-
         members = self._members(index)
         samples = [self.base[i] for i in members]
         if any(s is None for s in samples):
@@ -238,7 +236,8 @@ class Augmented:
         key = "+".join(s.key for s in samples)
         if self.repeat > 1:
             key = f"{key}#{index // len(self.base)}"
-        return Sample(image, " ".join(s.text for s in samples), key)
+        # the base set's own sample type, so this module needs no import of the datasets
+        return replace(samples[0], image=image, text=" ".join(s.text for s in samples), key=key)
 
     @property
     def skipped(self) -> Counter[str]:

@@ -86,7 +86,7 @@ def synth_showcase(out: str | Path, *, per_section: int = 9, seed: int = 2026) -
     of document lines and scene-text words, heavy degradations, camera-like scene words), one
     per renderer effect (``EFFECTS``), and Japanese when a CJK font is installed. Returns the
     path written."""
-    from .synth_io import synth_dataset
+    from .specs import synth_dataset
 
     sections = [
         ("clean", "preset=clean: document print and scene-text looks, no degradations"),

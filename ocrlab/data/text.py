@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from ocrlab.errors import DataError
+from ocrlab.files import read_text_lines
 
 if TYPE_CHECKING:
     from ocrlab.charset import Charset
@@ -43,7 +44,6 @@ __all__ = [
     "TextSource",
     "WordfreqText",
     "make_text_source",
-    "read_text_lines",
     "unigram_frequencies",
 ]
 
@@ -652,36 +652,6 @@ def _windows(words: list[str], max_chars: int | None) -> Iterator[str]:
             current = word
     if current:
         yield current
-
-
-def read_text_lines(path: str | os.PathLike[str]) -> Iterator[str]:
-    """Lines of a UTF-8 text file without their line endings (a leading BOM dropped).
-
-    Raises DataError naming the file when it is missing or a directory, and ``file:line`` for a
-    line that is not valid UTF-8. A generator: the checks run when iteration starts.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a text file")
-    try:
-        with path.open("rb") as f:
-            for lineno, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise DataError(
-                        f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})"
-                    ) from None
-                if lineno == 1:
-                    line = line.removeprefix("\ufeff")
-                yield line.rstrip("\r\n")
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
-
-
-# -- specs --------------------------------------------------------------------------------------
 
 
 class PseudoText:
