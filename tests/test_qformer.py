@@ -128,7 +128,7 @@ def test_without_positions_the_queries_read_a_set() -> None:
     torch.testing.assert_close(b.cross_attentions[0], a.cross_attentions[0][..., perm])
 
 
-@pytest.mark.parametrize("kind", ["sinusoidal", "learned"])
+@pytest.mark.parametrize("kind", ["sinusoidal", "relative", "learned"])
 def test_with_positions_order_matters(kind: str) -> None:
     qf = make_qformer(positions=kind)
     if kind == "learned":  # a trained table, not BLIP-2's near-zero initialization
@@ -141,7 +141,7 @@ def test_with_positions_order_matters(kind: str) -> None:
     assert (b.cross_attentions[0] - a.cross_attentions[0][..., perm]).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("kind", ["sinusoidal", "learned"])
+@pytest.mark.parametrize("kind", ["sinusoidal", "relative", "learned"])
 def test_positions_keep_padding_invariance(kind: str) -> None:
     qf = make_qformer(positions=kind)
     x = torch.randn(1, 7, C)
@@ -150,6 +150,20 @@ def test_positions_keep_padding_invariance(kind: str) -> None:
     mask = torch.ones(1, 12, dtype=torch.bool)
     mask[0, 7:] = False
     torch.testing.assert_close(qf(padded, mask).query_output, alone, atol=1e-5, rtol=0)
+
+
+def test_relative_positions_code_the_place_in_the_line_not_the_frame() -> None:
+    """A line of 10 real frames and one of 20 (padded to 24): the middle of each gets the same
+    code, the same frame index does not; padding stays zero."""
+    qf = make_qformer(positions="relative")
+    mask = torch.zeros(2, 24, dtype=torch.bool)
+    mask[0, :10], mask[1, :20] = True, True
+    codes = qf.positions(torch.zeros(2, 24, C), mask)  # (2, 24, C): the codes alone
+    torch.testing.assert_close(codes[0, 5], codes[1, 10])  # 5/10 = 10/20 of the line
+    assert (codes[0, 5] - codes[1, 5]).abs().max() > 0.1
+    assert codes[0, 10:].abs().max() == 0 and codes[1, 20:].abs().max() == 0
+    # the first frame of every line is position 0, as with sinusoidal codes
+    torch.testing.assert_close(codes[0, 0], codes[1, 0])
 
 
 def test_learned_positions_past_the_table_reuse_the_last() -> None:

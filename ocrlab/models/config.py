@@ -38,9 +38,12 @@ class QFormerConfig:
 
     ``positions``: what the keys learn of *where* a feature sits. ``Blip2QFormerModel`` adds no
     position information to ``encoder_hidden_states`` (a ViT's features carry their own), so the
-    source stage gets ``none`` (the queries read an unordered set), ``sinusoidal`` (fixed, any
-    width) or ``learned`` (one vector per position up to ``max_positions``; wider lines reuse
-    the last one) before cross-attention. The CTC path never sees them.
+    source stage gets ``none`` (the queries read an unordered set), ``sinusoidal`` (fixed codes
+    of the frame index, any width), ``relative`` (the same codes of the frame's place as a
+    fraction of the line's real width: every line spans the same codes, so queries that spread
+    over short words also spread over long lines) or ``learned`` (one vector per position up
+    to ``max_positions``; wider lines reuse the last one) before cross-attention. The CTC path
+    never sees them.
     """
 
     enabled: bool = True
@@ -52,7 +55,7 @@ class QFormerConfig:
     cross_attention_frequency: int = 1
     source_stage: str = "cnn"
     dropout: float = 0.1
-    positions: str = "none"  # none | sinusoidal | learned
+    positions: str = "none"  # none | sinusoidal | relative | learned
     max_positions: int = 512  # learned positions: a 2048-pixel line at stride 4
 
 

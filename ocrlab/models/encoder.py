@@ -172,6 +172,19 @@ class Stage(nn.Module):
         return x
 
 
+def sinusoids(positions: torch.Tensor, d: int) -> torch.Tensor:
+    """sin/cos codes (Vaswani et al.) of ``positions`` (any shape, float: fractional positions
+    are fine) -> ``positions.shape + (d,)``; sines in the even channels, cosines in the odd."""
+    freq = torch.exp(
+        torch.arange(0, d, 2, device=positions.device, dtype=torch.float32) * (-math.log(1e4) / d)
+    )  # (d/2,)
+    angle = positions.float()[..., None] * freq  # (..., d/2)
+    pe = torch.zeros(*positions.shape, d, device=positions.device)  # (..., d)
+    pe[..., 0::2] = torch.sin(angle)
+    pe[..., 1::2] = torch.cos(angle)
+    return pe
+
+
 class SinusoidalPositions(nn.Module):
     """Fixed sin/cos position encodings (Vaswani et al.), so any line width works."""
 
@@ -180,14 +193,7 @@ class SinusoidalPositions(nn.Module):
         self.d_model = d_model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        T, d = x.shape[1], self.d_model
-        pos = torch.arange(T, device=x.device, dtype=torch.float32)[:, None]  # (T, 1)
-        freq = torch.exp(
-            torch.arange(0, d, 2, device=x.device, dtype=torch.float32) * (-math.log(1e4) / d)
-        )  # (d/2,)
-        pe = torch.zeros(T, d, device=x.device)  # (T, d)
-        pe[:, 0::2] = torch.sin(pos * freq)
-        pe[:, 1::2] = torch.cos(pos * freq)
+        pe = sinusoids(torch.arange(x.shape[1], device=x.device), self.d_model)  # (T, d)
         return x + pe.to(x.dtype)[None]  # (B, T, d)
 
 

@@ -32,11 +32,14 @@ from transformers import Blip2QFormerConfig, Blip2QFormerModel
 from ocrlab.errors import OcrlabError
 
 from .config import QFormerConfig
-from .encoder import SinusoidalPositions
+from .encoder import SinusoidalPositions, sinusoids
 
-__all__ = ["POSITIONS", "QFormer", "QFormerOutput", "SourcePositions"]
+__all__ = ["POSITIONS", "RELATIVE_SPAN", "QFormer", "QFormerOutput", "SourcePositions"]
 
-POSITIONS = ("none", "sinusoidal", "learned")
+POSITIONS = ("none", "sinusoidal", "relative", "learned")
+RELATIVE_SPAN = 64.0
+"""``relative`` positions: a line's real width is mapped onto positions 0..RELATIVE_SPAN (the
+median line of the synthetic mix is about 64 frames wide), whatever its length."""
 
 
 @dataclass
@@ -59,8 +62,12 @@ class SourcePositions(nn.Module):
     """Position encodings added to the source stage before cross-attention (as a ViT's patch
     features carry theirs); padded positions stay exactly zero.
 
-    ``kind``: ``"sinusoidal"`` (fixed, any width) or ``"learned"`` (``max_positions`` vectors,
-    BLIP-2's ViT initializer std 0.02; positions past the last reuse it).
+    ``kind``: ``"sinusoidal"`` (fixed codes of the frame index, any width), ``"relative"``
+    (the same codes of the position as a fraction of the line's real width, scaled to
+    :data:`RELATIVE_SPAN`: a query that learns "the middle" finds the middle of a 3-letter word
+    and of a 40-character line, as DETR's normalized sine encoding does for images) or
+    ``"learned"`` (``max_positions`` vectors, BLIP-2's ViT initializer std 0.02; positions past
+    the last reuse it).
     """
 
     def __init__(self, kind: str, width: int, max_positions: int) -> None:
@@ -68,9 +75,10 @@ class SourcePositions(nn.Module):
         if kind not in POSITIONS[1:]:
             raise OcrlabError(f"qformer.positions={kind!r}; choose one of {', '.join(POSITIONS)}")
         self.kind = kind
+        self.width = width
         if kind == "sinusoidal":
             self.encode = SinusoidalPositions(width)
-        else:
+        elif kind == "learned":
             self.embedding = nn.Parameter(torch.zeros(max_positions, width))
             nn.init.normal_(self.embedding, std=0.02)
 
@@ -78,6 +86,15 @@ class SourcePositions(nn.Module):
         """x (B, T, C) + positions, zeroed where ``mask`` (B, T) is False."""
         if self.kind == "sinusoidal":
             x = self.encode(x)  # (B, T, C)
+        elif self.kind == "relative":
+            B, T = x.shape[:2]
+            frames = torch.arange(T, device=x.device, dtype=torch.float32)[None]  # (1, T)
+            real = (
+                torch.full((B, 1), float(T), device=x.device)
+                if mask is None
+                else mask.sum(1, keepdim=True).clamp_min(1).float()
+            )  # (B, 1) real frames per line
+            x = x + sinusoids(frames * (RELATIVE_SPAN / real), self.width).to(x.dtype)  # (B, T, C)
         else:
             T, n = x.shape[1], self.embedding.shape[0]
             idx = torch.arange(T, device=x.device).clamp_max(n - 1)  # (T,)
