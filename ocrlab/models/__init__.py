@@ -1,16 +1,45 @@
 """The recognizer's parts, one module each: encoder, CTC head + decoders, Q-Former, LM bridge,
 and :class:`OCRModel` that joins them."""
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from .config import EncoderConfig, LMConfig, OCRConfig, QFormerConfig
 from .model import CheckpointError, OCRModel, OCROutput, Recognition
 
-#: The bundled default checkpoint (a folder in the repository; see its README for how it was made).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "ocrlab-small-v5"
+#: The bundled model's folder name (``models/`` of the repository holds weights; this package's
+#: ``ocrlab.models`` holds the code). Its README says how it was made.
+DEFAULT_MODEL = "ocrlab-small-v5"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def find_default_checkpoint(
+    environ: Mapping[str, str] = os.environ,
+    package_dir: Path = _PACKAGE_DIR,
+    cwd: Path | None = None,
+) -> Path:
+    """Where the bundled model is: ``$OCRLAB_CHECKPOINT`` when set; else ``models/<name>`` of
+    the source checkout this package runs from (an editable install or the repository itself);
+    else ``models/<name>`` under the working directory (a package installed into
+    site-packages, run from a clone). When none exists, the checkout's path: loading it then
+    fails naming that path (set ``OCRLAB_CHECKPOINT``)."""
+    if environ.get("OCRLAB_CHECKPOINT"):
+        return Path(environ["OCRLAB_CHECKPOINT"])
+    in_checkout = package_dir.parents[1] / "models" / DEFAULT_MODEL
+    in_cwd = (cwd or Path.cwd()) / "models" / DEFAULT_MODEL
+    for candidate in (in_checkout, in_cwd):
+        if (candidate / "config.json").is_file():
+            return candidate
+    return in_checkout
+
+
+#: The bundled default checkpoint (see :func:`find_default_checkpoint`).
+DEFAULT_CHECKPOINT = find_default_checkpoint()
 
 __all__ = [
     "DEFAULT_CHECKPOINT",
+    "DEFAULT_MODEL",
     "CheckpointError",
     "EncoderConfig",
     "LMConfig",
@@ -19,4 +48,5 @@ __all__ = [
     "OCROutput",
     "QFormerConfig",
     "Recognition",
+    "find_default_checkpoint",
 ]
