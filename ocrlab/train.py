@@ -117,6 +117,10 @@ def label_lengths(dataset: Any) -> list[int]:
 # -- state ----------------------------------------------------------------------------------------
 
 
+# The RNG state travels inside trainer_state.pt rather than through accelerate's
+# save_state/load_state: those write model, optimizer, scheduler and RNG as separate files in
+# accelerate's own layout, while a checkpoint here is an OCRModel folder (loadable as a model)
+# plus one trainer_state.pt, and every checkpoint written so far stays resumable.
 def _rng_state() -> dict[str, Any]:
     state = {
         "torch": torch.get_rng_state(),
@@ -140,14 +144,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def lr_lambda(optim: OptimConfig, max_steps: int):
-    """Linear warmup, then cosine decay to ``min_lr_ratio`` at ``max_steps``."""
+    """Linear warmup, then cosine decay to ``min_lr_ratio`` at ``max_steps``.
+
+    Not transformers' ``get_cosine_with_min_lr_schedule_with_warmup``: its warm-up starts at
+    LR 0 on step 0 (a step that changes nothing), ours at ``lr / warmup_steps``; switching would
+    shift every warm-up by one step and no committed training run (models, the LM-loss study)
+    would be reproduced by its own command any more."""
 
     def f(step: int) -> float:
         if step < optim.warmup_steps:
@@ -336,7 +339,7 @@ def train(
     checkpoint) after this many steps in this call, as if killed; for tests.
     """
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
     from .data.transforms import Collate
@@ -373,7 +376,7 @@ def train(
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     main = accelerator.is_main_process
-    seed_everything(tc.seed)
+    set_seed(tc.seed)  # random, numpy and torch (and CUDA), as accelerate seeds them
 
     charset = Charset.preset(config.model.charset)
     train_set, val_set = build_datasets(config, charset)
