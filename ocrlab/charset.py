@@ -130,7 +130,8 @@ def common_kanji(n: int = JA_KANJI_COUNT) -> str:
     return "".join(sorted(ch for ch, _ in ranked[:n]))
 
 
-def _describe(chars: Iterable[str]) -> str:
+def describe_chars(chars: Iterable[str]) -> str:
+    """``'a' (U+0061), ...`` for an error message, sorted."""
     return ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in sorted(chars))
 
 
@@ -165,11 +166,11 @@ class Charset:
             raise DataError(f"charset {name!r}: no characters")
         dup = sorted(c for c, k in Counter(chars).items() if k > 1)
         if dup:
-            raise DataError(f"charset {name!r}: duplicated characters {_describe(dup)}")
+            raise DataError(f"charset {name!r}: duplicated characters {describe_chars(dup)}")
         not_nfc = [c for c in chars if unicodedata.normalize("NFC", c) != c]
         if not_nfc:
             raise DataError(
-                f"charset {name!r}: characters not in Unicode NFC form {_describe(not_nfc)}; "
+                f"charset {name!r}: characters not in Unicode NFC form {describe_chars(not_nfc)}; "
                 "labels are NFC-normalized before encoding, so these could never match"
             )
         if casefold:
@@ -177,7 +178,7 @@ class Charset:
             if upper:
                 raise DataError(
                     f"charset {name!r} is casefold but holds uppercase characters "
-                    f"{_describe(upper)}"
+                    f"{describe_chars(upper)}"
                 )
         self.chars: list[str] = chars
         self.name = name
@@ -410,7 +411,7 @@ class Charset:
         where = f"sample {sample}" if sample is not None else "text"
         message = (
             f"{where}: label {_short(text)} has {len(bad)} character(s) not in charset "
-            f"{self.name!r}: {_describe(bad)}"
+            f"{self.name!r}: {describe_chars(bad)}"
         )
         raise (SkipSample if policy == "skip" else CharsetError)(message)
 

@@ -541,9 +541,9 @@ def test_handwriting_faces_are_tagged_and_rare_in_print() -> None:
     assert "handwriting" in by_family["Z003"].tags  # URW's chancery, in fonts-urw-base35
     assert "handwriting" not in by_family["DejaVu Sans"].tags
     r = Renderer(SynthConfig.preset("clean"), fonts=fonts)
-    from ocrlab.data.synth import _Draws
+    from ocrlab.data.synth.paint import Draws
 
-    d = _Draws(np.random.default_rng(0))
+    d = Draws(np.random.default_rng(0))
     doc = [r.pick_font("Handwriting", "document", d) for _ in range(400)]
     scene = [r.pick_font("Handwriting", "scene", d) for _ in range(400)]
     share = lambda picks: np.mean(["handwriting" in f.tags for f in picks])  # noqa: E731
