@@ -32,12 +32,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
 
 from . import files
 from .balancing import make_balancer
 from .charset import Charset
 from .config import ConfigError, save_config
+from .data.transforms import Collate
 from .errors import OcrlabError
+from .evaluation import evaluate
+from .reading import reading_diagnostics
 from .run_config import OptimConfig, RunConfig
 from .schedules import schedule_value
 
@@ -338,14 +342,11 @@ def train(
     ends with the same weights as an uninterrupted one. ``stop_after``: stop (with a
     checkpoint) after this many steps in this call, as if killed; for tests.
     """
+    # accelerate and the model (transformers) are the optional "model" extra
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
-    from tqdm.auto import tqdm
 
-    from .data.transforms import Collate
-    from .evaluation import evaluate
     from .models.model import OCRModel
-    from .reading import reading_diagnostics
 
     run_dir = Path(run_dir)
     last_dir = run_dir / "checkpoints" / "last"
@@ -451,148 +452,212 @@ def train(
             generator=generator,
         )
 
-    def checkpoint(kind: str) -> None:
-        # only the main process writes; DDP keeps every process's weights identical, so the
-        # others need not wait for it (a barrier here would hang: validation is main-only)
-        if main:
-            save_checkpoint(
-                run_dir / "checkpoints" / kind,
-                raw_model,
-                optimizer,
-                scheduler,
-                step=step,
-                best_cer=best_cer,
-                counters=counters,
-                with_state=kind == "last",
-                balancer=balancer,
-            )
-
-    reading_set = (
-        [val_set[i] for i in range(min(tc.reading_lines, len(val_set)))]
-        if val_set is not None and raw_model.has_lm and tc.reading_lines
-        else []
+    loop = _Loop(
+        config=config,
+        run_dir=run_dir,
+        accelerator=accelerator,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        balancer=balancer,
+        log=log,
+        bar=tqdm(
+            total=tc.max_steps,
+            initial=step,
+            desc="train",
+            unit="step",
+            disable=not (progress and main),
+        ),
+        frozen=frozen,
+        encoder_params=encoder_params,
+        val_set=val_set,
+        reading_set=(
+            [val_set[i] for i in range(min(tc.reading_lines, len(val_set)))]
+            if val_set is not None and raw_model.has_lm and tc.reading_lines
+            else []
+        ),
+        steps_per_epoch=steps_per_epoch,
+        step=step,
+        best_cer=best_cer,
+        counters=counters,
     )
     t0 = time.time()
     deadline = t0 + tc.max_minutes * 60 if tc.max_minutes else None
-    bar = tqdm(
-        total=tc.max_steps, initial=step, desc="train", unit="step", disable=not (progress and main)
-    )
-    last_val: dict[str, Any] | None = None
     steps_this_call = 0
     set_train_mode(model, frozen)
-    done = step >= tc.max_steps
+    done = loop.step >= tc.max_steps
     while not done:
-        epoch, within = divmod(step, steps_per_epoch)
+        epoch, within = divmod(loop.step, steps_per_epoch)
         for batch in loader_for(epoch, within):
-            counters["skipped_samples"] += batch.skipped
-            w_ctc = schedule_value(config.loss.ctc_weight, step, steps_per_epoch)
-            w_lm = schedule_value(config.loss.lm_weight, step, steps_per_epoch)
-            if len(batch) == 0:
-                counters["empty_batches"] += 1
-            else:
-                batch = batch.to(accelerator.device)
-                want_lm = raw_model.has_lm and w_lm > 0
-                with accelerator.autocast():
-                    out = model(
-                        batch.images,
-                        batch.widths,
-                        batch.targets,
-                        batch.target_lengths,
-                        batch.texts,
-                        ctc_weight=w_ctc,
-                        lm_weight=w_lm,
-                        compute_lm=want_lm,
-                    )
-                counters["infeasible_lines"] += int((~out.feasible).sum())
-                loss = out.loss
-                if balancer is not None and loss is not None and torch.isfinite(loss):
-                    loss = balancer.combine(out.ctc_loss, out.lm_loss, w_ctc, w_lm, step)
-                    w_ctc, w_lm = balancer.weights["ctc"], balancer.weights["lm"]
-                if loss is None or not torch.isfinite(loss):
-                    counters["nonfinite_steps"] += 1
-                    optimizer.zero_grad(set_to_none=True)
-                else:
-                    if (
-                        want_lm
-                        and encoder_params
-                        and tc.grad_diag_every
-                        and step % tc.grad_diag_every == 0
-                        and main
-                    ):
-                        diag = gradient_diagnostics(
-                            out.ctc_loss, out.lm_loss, encoder_params, w_ctc, w_lm
-                        )
-                        log.write("grad", step, w_ctc=w_ctc, w_lm=w_lm, **diag)
-                    accelerator.backward(loss)
-                    grad_norm = accelerator.clip_grad_norm_(
-                        model.parameters(), config.optim.grad_clip
-                    )
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    if balancer is not None:
-                        balancer.step(lambda g: accelerator.reduce(g, "mean"))
-                    if step % tc.log_every == 0:
-                        log.write(
-                            "train",
-                            step,
-                            epoch=epoch,
-                            loss=loss.item(),
-                            ctc_loss=out.ctc_loss.item(),
-                            lm_loss=out.lm_loss.item() if out.lm_loss is not None else None,
-                            w_ctc=w_ctc,
-                            w_lm=w_lm,
-                            lr=scheduler.get_last_lr()[0],
-                            grad_norm=float(grad_norm),
-                            **(balancer.extra if balancer is not None else {}),
-                            **counters,
-                        )
-                    bar.set_postfix(
-                        ctc=f"{out.ctc_loss.item():.3f}",
-                        lm=f"{out.lm_loss.item():.3f}" if out.lm_loss is not None else "-",
-                    )
-            scheduler.step()
-            step += 1
+            loop.train_step(batch, epoch)
             steps_this_call += 1
-            bar.update(1)
             out_of_time = deadline is not None and time.time() > deadline
-            finished = step >= tc.max_steps or out_of_time
-            if val_set is not None and (step % tc.eval_every == 0 or finished) and main:
-                res = evaluate(
-                    raw_model, val_set, batch_size=64, max_width=config.data.val_max_width
-                )
-                last_val = res.as_dict()
-                log.write("val", step, **last_val)
-                if best_cer is None or res.scores.cer < best_cer:
-                    best_cer = res.scores.cer
-                    checkpoint("best")
-                bar.write(
-                    f"step {step}: val CER {res.scores.cer:.4f}, accuracy {res.scores.accuracy:.4f}"
-                )
-                if raw_model.has_lm and tc.reading_lines:
-                    reading = reading_diagnostics(raw_model, reading_set)
-                    log.write("read", step, **reading.as_dict())
-                    bar.write(f"step {step}: {reading.summary()}")
-                    if reading.collapsed:
-                        bar.write(f"step {step}: WARNING {reading.collapse_warning()}")
-                set_train_mode(model, frozen)
-            if step % tc.save_every == 0 or finished:
-                checkpoint("last")
+            finished = loop.step >= tc.max_steps or out_of_time
+            if val_set is not None and (loop.step % tc.eval_every == 0 or finished) and main:
+                loop.evaluate()
+            if loop.step % tc.save_every == 0 or finished:
+                loop.save("last")
                 if tc.keep_snapshots:
-                    checkpoint(f"step-{step:07d}")
+                    loop.save(f"step-{loop.step:07d}")
             if finished or (stop_after is not None and steps_this_call >= stop_after):
                 done = True
                 break
-    bar.close()
-    if step % tc.save_every and not (step >= tc.max_steps):
-        checkpoint("last")
+    loop.bar.close()
+    if loop.step % tc.save_every and not (loop.step >= tc.max_steps):
+        loop.save("last")
     return TrainResult(
         run_dir=run_dir,
-        step=step,
-        best_cer=best_cer,
-        last_val=last_val,
-        counters=dict(counters),
+        step=loop.step,
+        best_cer=loop.best_cer,
+        last_val=loop.last_val,
+        counters=dict(loop.counters),
         seconds=time.time() - t0,
     )
+
+
+@dataclass
+class _Loop:
+    """What the training loop carries from step to step, and its three actions: one optimizer
+    step (:meth:`train_step`), a validation with the reading diagnostics (:meth:`evaluate`),
+    and a checkpoint (:meth:`save`). ``model`` and ``optimizer`` are Accelerate's prepared
+    ones."""
+
+    config: RunConfig
+    run_dir: Path
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    balancer: Any
+    log: MetricsLog
+    bar: Any
+    frozen: list[torch.nn.Module]
+    encoder_params: list[torch.nn.Parameter]
+    val_set: Any
+    reading_set: list[Any]
+    steps_per_epoch: int
+    step: int
+    best_cer: float | None
+    counters: Counter
+    last_val: dict[str, Any] | None = None
+
+    @property
+    def raw_model(self) -> Any:
+        return self.accelerator.unwrap_model(self.model)
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def train_step(self, batch: Any, epoch: int) -> None:
+        """One batch: the weighted losses (or the balancer's), backward, clip, optimizer and
+        scheduler step, the log line; a batch that is empty or gives a non-finite loss is
+        counted and changes no weight. The step counter advances either way."""
+        config, tc, counters = self.config, self.config.train, self.counters
+        raw_model, step = self.raw_model, self.step
+        counters["skipped_samples"] += batch.skipped
+        w_ctc = schedule_value(config.loss.ctc_weight, step, self.steps_per_epoch)
+        w_lm = schedule_value(config.loss.lm_weight, step, self.steps_per_epoch)
+        if len(batch) == 0:
+            counters["empty_batches"] += 1
+        else:
+            batch = batch.to(self.accelerator.device)
+            want_lm = raw_model.has_lm and w_lm > 0
+            with self.accelerator.autocast():
+                out = self.model(
+                    batch.images,
+                    batch.widths,
+                    batch.targets,
+                    batch.target_lengths,
+                    batch.texts,
+                    ctc_weight=w_ctc,
+                    lm_weight=w_lm,
+                    compute_lm=want_lm,
+                )
+            counters["infeasible_lines"] += int((~out.feasible).sum())
+            loss = out.loss
+            balancer = self.balancer
+            if balancer is not None and loss is not None and torch.isfinite(loss):
+                loss = balancer.combine(out.ctc_loss, out.lm_loss, w_ctc, w_lm, step)
+                w_ctc, w_lm = balancer.weights["ctc"], balancer.weights["lm"]
+            if loss is None or not torch.isfinite(loss):
+                counters["nonfinite_steps"] += 1
+                self.optimizer.zero_grad(set_to_none=True)
+            else:
+                diag_due = tc.grad_diag_every and step % tc.grad_diag_every == 0
+                if want_lm and self.encoder_params and diag_due and self.main:
+                    diag = gradient_diagnostics(
+                        out.ctc_loss, out.lm_loss, self.encoder_params, w_ctc, w_lm
+                    )
+                    self.log.write("grad", step, w_ctc=w_ctc, w_lm=w_lm, **diag)
+                self.accelerator.backward(loss)
+                grad_norm = self.accelerator.clip_grad_norm_(
+                    self.model.parameters(), config.optim.grad_clip
+                )
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if balancer is not None:
+                    balancer.step(lambda g: self.accelerator.reduce(g, "mean"))
+                if step % tc.log_every == 0:
+                    self.log.write(
+                        "train",
+                        step,
+                        epoch=epoch,
+                        loss=loss.item(),
+                        ctc_loss=out.ctc_loss.item(),
+                        lm_loss=out.lm_loss.item() if out.lm_loss is not None else None,
+                        w_ctc=w_ctc,
+                        w_lm=w_lm,
+                        lr=self.scheduler.get_last_lr()[0],
+                        grad_norm=float(grad_norm),
+                        **(balancer.extra if balancer is not None else {}),
+                        **counters,
+                    )
+                self.bar.set_postfix(
+                    ctc=f"{out.ctc_loss.item():.3f}",
+                    lm=f"{out.lm_loss.item():.3f}" if out.lm_loss is not None else "-",
+                )
+        self.scheduler.step()
+        self.step += 1
+        self.bar.update(1)
+
+    def evaluate(self) -> None:
+        """Validation CER (a new best is saved as ``best``) and, with a Q-Former, the reading
+        diagnostics on the fixed reading subset, with a warning when the queries collapse."""
+        raw_model, step, bar = self.raw_model, self.step, self.bar
+        res = evaluate(
+            raw_model, self.val_set, batch_size=64, max_width=self.config.data.val_max_width
+        )
+        self.last_val = res.as_dict()
+        self.log.write("val", step, **self.last_val)
+        if self.best_cer is None or res.scores.cer < self.best_cer:
+            self.best_cer = res.scores.cer
+            self.save("best")
+        bar.write(f"step {step}: val CER {res.scores.cer:.4f}, accuracy {res.scores.accuracy:.4f}")
+        if self.reading_set:
+            reading = reading_diagnostics(raw_model, self.reading_set)
+            self.log.write("read", step, **reading.as_dict())
+            bar.write(f"step {step}: {reading.summary()}")
+            if reading.collapsed:
+                bar.write(f"step {step}: WARNING {reading.collapse_warning()}")
+        set_train_mode(self.model, self.frozen)
+
+    def save(self, kind: str) -> None:
+        """``checkpoints/<kind>``; ``last`` also holds the trainer state. Only the main process
+        writes: DDP keeps every process's weights identical, so the others need not wait for
+        it (a barrier here would hang: validation is main-only)."""
+        if self.main:
+            save_checkpoint(
+                self.run_dir / "checkpoints" / kind,
+                self.raw_model,
+                self.optimizer,
+                self.scheduler,
+                step=self.step,
+                best_cer=self.best_cer,
+                counters=self.counters,
+                with_state=kind == "last",
+                balancer=self.balancer,
+            )
 
 
 def _write_run_info(run_dir: Path, accelerator: Any, precision: str, step: int, resume: bool):
