@@ -15,6 +15,7 @@ import base64
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -130,153 +131,21 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
     with gr.Blocks(title="ocrlab — live text-line recognition", analytics_enabled=False) as demo:
         state = gr.State(None)  # {"checkpoint", "image", "attention"} of the line on screen
 
-        # each control in its own column: side by side in one row, Gradio wraps them in one
-        # form whose gray background showed beside and below the shorter one
-        with gr.Row(equal_height=False):
-            gr.Markdown(
-                "# ocrlab · live text-line recognition\n"
-                "CTC reads the line; the Q-Former's queries (trained with a frozen LM) show "
-                "where the model looks.",
-                elem_id="title",
-            )
-            with gr.Column(scale=0, min_width=380):
-                ckpt = gr.Dropdown(
-                    choices=[(_label(p), str(p)) for p in found],
-                    value=str(default),
-                    label="checkpoint",
-                    elem_id="checkpoint",
-                )
-            with gr.Column(scale=0, min_width=300):
-                decoding = gr.Radio(
-                    [("greedy", "greedy"), ("beam + word LM", "beam")],
-                    value="greedy",
-                    label="CTC decoding",
-                    info="beam: a word-frequency LM fused into the search, for single words "
-                    "(it merges the words of a line)",
-                    elem_id="decoding",
-                )
-        model_info = gr.Markdown(demo_app.describe_model(model0), elem_id="model-info")
-
+        head_ = _header(found, default, model0)
+        ckpt, decoding, model_info = head_.checkpoint, head_.decoding, head_.model_info
         with gr.Row():
-            # ---- inputs
-            with gr.Column(scale=5), gr.Tabs():
-                with gr.Tab("Type text", id="type"):
-                    text = gr.Textbox(
-                        value=DEFAULT_TEXT,
-                        label="type text",
-                        placeholder="type a line, it is rendered and read as you type",
-                        elem_id="type-text",
-                        max_length=200,
-                    )
-                    with gr.Row():
-                        font = gr.Dropdown(fonts, value="DejaVu Serif", label="font")
-                        preset = gr.Radio(
-                            list(demo_app.DEGRADATION_PRESETS),
-                            value="clean",
-                            label="degradations",
-                        )
-                    with gr.Row():
-                        look = gr.Radio(list(demo_app.LOOKS), value="document", label="look")
-                        seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
-                    gr.Examples(TYPED_EXAMPLES, [text, font, preset, look, seed], label="try")
-                with gr.Tab("Upload / paste", id="upload"):
-                    upload = gr.Image(
-                        type="filepath",
-                        sources=["upload", "clipboard"],
-                        format="png",
-                        label="line image (PNG, JPEG, ...; one text line)",
-                        height=180,
-                        elem_id="upload",
-                    )
-                    gallery = gr.Gallery(
-                        [
-                            (im, t)
-                            for im, (t, *_rest) in zip(gallery_images, GALLERY_LINES, strict=True)
-                        ],
-                        label="example lines (click one to read it)",
-                        elem_id="examples",
-                        columns=2,
-                        height=300,
-                        allow_preview=False,
-                        object_fit="contain",
-                    )
-                with gr.Tab("Draw", id="draw"):
-                    sketch = gr.Sketchpad(
-                        type="pil",
-                        image_mode="RGBA",
-                        canvas_size=(900, 220),
-                        brush=gr.Brush(default_size=5, colors=["#000000"], color_mode="fixed"),
-                        layers=False,
-                        transforms=(),
-                        label="pick the brush, then write a word with the mouse",
-                        elem_id="sketch",
-                    )
-            # ---- what the model read
-            with gr.Column(scale=6):
-                message = gr.Markdown(visible=False, elem_id="message")
-                line_view = gr.Image(
-                    label="the line as read",
-                    interactive=False,
-                    height=130,
-                    elem_id="line-view",
-                    format="png",
-                    buttons=[],
-                )
-                chars = gr.HighlightedText(
-                    label="CTC text · amber: unsure (confidence < 0.9) · red: doubtful (< 0.5)",
-                    color_map=CONFIDENCE_COLOURS,
-                    show_legend=False,
-                    show_inline_category=False,
-                    elem_id="chars",
-                )
-                lm_text = gr.Textbox(
-                    label="LM-decoded text (queries → frozen LM): a probe of the Q-Former",
-                    info=demo_app.lm_quality(default),
-                    elem_id="lm-text",
-                    interactive=False,
-                )
-                stats = gr.Markdown(elem_id="stats")
-
-        # ---- what the queries look at
-        with gr.Tabs():
-            with gr.Tab("Query attention", id="attention"):
-                with gr.Row():
-                    all_queries = gr.Checkbox(value=False, label="all queries at once")
-                    layer = gr.Slider(
-                        0,
-                        max(1, n_layers - 1),
-                        value=n_layers - 1,
-                        step=1,
-                        label="layer",
-                        interactive=n_layers > 1,
-                    )
-                    head = gr.Dropdown(_head_choices(n_heads), value="mean", label="head")
-                attention_plot = gr.Plot(
-                    label="cross-attention over the line", elem_id="attention-plot"
-                )
-                summary = gr.Markdown(elem_id="attention-summary")
-            with gr.Tab("Query ↔ character", id="correspondence"):
-                correspondence_plot = gr.Plot(
-                    label="which query attends to which character", elem_id="correspondence-plot"
-                )
-            with gr.Tab("Attribution", id="attribution"):
-                with gr.Row():
-                    char_pick = gr.Dropdown(choices=[], label="character (index: glyph)", scale=2)
-                    method = gr.Radio(
-                        ATTRIBUTION_METHODS, value="integrated_gradients", label="method", scale=3
-                    )
-                    explain = gr.Button("Explain this character", variant="primary", scale=1)
-                attribution_plot = gr.Plot(
-                    label="which pixels made the model read this character",
-                    elem_id="attribution-plot",
-                )
-
-        # hidden components of the API endpoint `recognize` (image in -> text, confidence out)
-        with gr.Row(visible=False):
-            api_image = gr.Image(type="filepath", label="image")
-            api_text = gr.Textbox(label="text")
-            api_confidence = gr.Number(label="confidence")
-            api_button = gr.Button("recognize")
+            inputs = _input_tabs(fonts, gallery_images)
+            out = _reading_column(default)
+        q = _query_tabs(n_layers, n_heads)
+        api_image, api_text, api_confidence, api_button = _api_row()
+        # the handlers below name the components as the panels do
+        text, font, preset, look, seed = (getattr(inputs, k) for k in _TYPED_FIELDS)
+        upload, gallery, sketch = inputs.upload, inputs.gallery, inputs.sketch
+        message, line_view, chars, lm_text, stats = (getattr(out, k) for k in _READING_FIELDS)
+        all_queries, layer, head, summary = q.all_queries, q.layer, q.head, q.summary
+        attention_plot, correspondence_plot = q.attention_plot, q.correspondence_plot
+        char_pick, method, explain = q.char_pick, q.method, q.explain
+        attribution_plot = q.attribution_plot
 
         controls = [all_queries, layer, head]
         view = [
@@ -463,6 +332,232 @@ def build_demo(checkpoint: str | os.PathLike | None = None) -> gr.Blocks:
     show(str(default), "greedy", gallery_images[0], False, n_layers - 1, "mean")
 
     return demo
+
+
+# -- the page's panels: each builder makes its components (inside the open gr.Blocks) and
+# returns them by name for build_demo's handlers
+
+
+@dataclass
+class _Header:
+    checkpoint: Any
+    decoding: Any
+    model_info: Any
+
+
+def _header(found: list[Path], default: Path, model0: Any) -> _Header:
+    """Title, the checkpoint picker, the CTC decoding choice and the model's description."""
+    # each control in its own column: side by side in one row, Gradio wraps them in one
+    # form whose gray background showed beside and below the shorter one
+    with gr.Row(equal_height=False):
+        gr.Markdown(
+            "# ocrlab · live text-line recognition\n"
+            "CTC reads the line; the Q-Former's queries (trained with a frozen LM) show "
+            "where the model looks.",
+            elem_id="title",
+        )
+        with gr.Column(scale=0, min_width=380):
+            ckpt = gr.Dropdown(
+                choices=[(_label(p), str(p)) for p in found],
+                value=str(default),
+                label="checkpoint",
+                elem_id="checkpoint",
+            )
+        with gr.Column(scale=0, min_width=300):
+            decoding = gr.Radio(
+                [("greedy", "greedy"), ("beam + word LM", "beam")],
+                value="greedy",
+                label="CTC decoding",
+                info="beam: a word-frequency LM fused into the search, for single words "
+                "(it merges the words of a line)",
+                elem_id="decoding",
+            )
+    model_info = gr.Markdown(demo_app.describe_model(model0), elem_id="model-info")
+    return _Header(ckpt, decoding, model_info)
+
+
+_TYPED_FIELDS = ("text", "font", "preset", "look", "seed")
+_READING_FIELDS = ("message", "line_view", "chars", "lm_text", "stats")
+
+
+@dataclass
+class _Inputs:
+    text: Any
+    font: Any
+    preset: Any
+    look: Any
+    seed: Any
+    upload: Any
+    gallery: Any
+    sketch: Any
+
+
+def _input_tabs(fonts: list[str], gallery_images: list[Image.Image]) -> _Inputs:
+    """The three ways in: type a line (rendered), upload or paste an image, draw one."""
+    with gr.Column(scale=5), gr.Tabs():
+        with gr.Tab("Type text", id="type"):
+            text = gr.Textbox(
+                value=DEFAULT_TEXT,
+                label="type text",
+                placeholder="type a line, it is rendered and read as you type",
+                elem_id="type-text",
+                max_length=200,
+            )
+            with gr.Row():
+                font = gr.Dropdown(fonts, value="DejaVu Serif", label="font")
+                preset = gr.Radio(
+                    list(demo_app.DEGRADATION_PRESETS),
+                    value="clean",
+                    label="degradations",
+                )
+            with gr.Row():
+                look = gr.Radio(list(demo_app.LOOKS), value="document", label="look")
+                seed = gr.Number(value=0, precision=0, minimum=0, label="seed")
+            gr.Examples(TYPED_EXAMPLES, [text, font, preset, look, seed], label="try")
+        with gr.Tab("Upload / paste", id="upload"):
+            upload = gr.Image(
+                type="filepath",
+                sources=["upload", "clipboard"],
+                format="png",
+                label="line image (PNG, JPEG, ...; one text line)",
+                height=180,
+                elem_id="upload",
+            )
+            gallery = gr.Gallery(
+                [(im, t) for im, (t, *_rest) in zip(gallery_images, GALLERY_LINES, strict=True)],
+                label="example lines (click one to read it)",
+                elem_id="examples",
+                columns=2,
+                height=300,
+                allow_preview=False,
+                object_fit="contain",
+            )
+        with gr.Tab("Draw", id="draw"):
+            sketch = gr.Sketchpad(
+                type="pil",
+                image_mode="RGBA",
+                canvas_size=(900, 220),
+                brush=gr.Brush(default_size=5, colors=["#000000"], color_mode="fixed"),
+                layers=False,
+                transforms=(),
+                label="pick the brush, then write a word with the mouse",
+                elem_id="sketch",
+            )
+    return _Inputs(text, font, preset, look, seed, upload, gallery, sketch)
+
+
+@dataclass
+class _Reading:
+    message: Any
+    line_view: Any
+    chars: Any
+    lm_text: Any
+    stats: Any
+
+
+def _reading_column(default: Path) -> _Reading:
+    """What the model read: the line as the model sees it, the CTC text with its confidence,
+    the LM-decoded probe of the Q-Former, the timings."""
+    with gr.Column(scale=6):
+        message = gr.Markdown(visible=False, elem_id="message")
+        line_view = gr.Image(
+            label="the line as read",
+            interactive=False,
+            height=130,
+            elem_id="line-view",
+            format="png",
+            buttons=[],
+        )
+        chars = gr.HighlightedText(
+            label="CTC text · amber: unsure (confidence < 0.9) · red: doubtful (< 0.5)",
+            color_map=CONFIDENCE_COLOURS,
+            show_legend=False,
+            show_inline_category=False,
+            elem_id="chars",
+        )
+        lm_text = gr.Textbox(
+            label="LM-decoded text (queries → frozen LM): a probe of the Q-Former",
+            info=demo_app.lm_quality(default),
+            elem_id="lm-text",
+            interactive=False,
+        )
+        stats = gr.Markdown(elem_id="stats")
+
+    return _Reading(message, line_view, chars, lm_text, stats)
+
+
+@dataclass
+class _Queries:
+    all_queries: Any
+    layer: Any
+    head: Any
+    attention_plot: Any
+    summary: Any
+    correspondence_plot: Any
+    char_pick: Any
+    method: Any
+    explain: Any
+    attribution_plot: Any
+
+
+def _query_tabs(n_layers: int, n_heads: int) -> _Queries:
+    """What the queries look at: attention over the line, query <-> character, attribution."""
+    with gr.Tabs():
+        with gr.Tab("Query attention", id="attention"):
+            with gr.Row():
+                all_queries = gr.Checkbox(value=False, label="all queries at once")
+                layer = gr.Slider(
+                    0,
+                    max(1, n_layers - 1),
+                    value=n_layers - 1,
+                    step=1,
+                    label="layer",
+                    interactive=n_layers > 1,
+                )
+                head = gr.Dropdown(_head_choices(n_heads), value="mean", label="head")
+            attention_plot = gr.Plot(
+                label="cross-attention over the line", elem_id="attention-plot"
+            )
+            summary = gr.Markdown(elem_id="attention-summary")
+        with gr.Tab("Query ↔ character", id="correspondence"):
+            correspondence_plot = gr.Plot(
+                label="which query attends to which character", elem_id="correspondence-plot"
+            )
+        with gr.Tab("Attribution", id="attribution"):
+            with gr.Row():
+                char_pick = gr.Dropdown(choices=[], label="character (index: glyph)", scale=2)
+                method = gr.Radio(
+                    ATTRIBUTION_METHODS, value="integrated_gradients", label="method", scale=3
+                )
+                explain = gr.Button("Explain this character", variant="primary", scale=1)
+            attribution_plot = gr.Plot(
+                label="which pixels made the model read this character",
+                elem_id="attribution-plot",
+            )
+
+    return _Queries(
+        all_queries,
+        layer,
+        head,
+        attention_plot,
+        summary,
+        correspondence_plot,
+        char_pick,
+        method,
+        explain,
+        attribution_plot,
+    )
+
+
+def _api_row() -> tuple[Any, Any, Any, Any]:
+    """The hidden components of the API endpoint ``recognize`` (image in -> text, confidence)."""
+    with gr.Row(visible=False):
+        api_image = gr.Image(type="filepath", label="image")
+        api_text = gr.Textbox(label="text")
+        api_confidence = gr.Number(label="confidence")
+        api_button = gr.Button("recognize")
+
+    return api_image, api_text, api_confidence, api_button
 
 
 def launch(
