@@ -349,3 +349,38 @@ def test_the_default_checkpoint_is_found_from_a_checkout_an_install_or_the_envir
     # the environment wins
     env = {"OCRLAB_CHECKPOINT": str(tmp_path / "mine")}
     assert find_default_checkpoint(environ=env, package_dir=site, cwd=clone) == tmp_path / "mine"
+
+
+def test_a_model_builds_from_its_config_and_an_lm_in_memory(tmp_path):
+    """Nothing read from disk: the LM is handed in; the checkpoint then holds it, and loads."""
+    from helpers import CHARS
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from ocrlab.lm import build_char_tokenizer
+
+    torch.manual_seed(0)
+    tok = build_char_tokenizer(CHARS)
+    lm = GPT2LMHeadModel(
+        GPT2Config(
+            n_layer=1,
+            n_embd=16,
+            n_head=2,
+            n_positions=128,
+            vocab_size=len(tok),
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
+    )
+    config = tiny_config(str(tmp_path / "no-such-lm"))  # would fail if anything loaded it
+    model = OCRModel(config, lm=(lm, tok)).eval()
+    assert model.lm_bridge.lm is lm and model.lm_bridge.handed
+    batch = batch_of(["ab c", "hello"], model.charset)
+    out = model(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
+    assert out.lm_loss is not None and torch.isfinite(out.lm_loss)
+
+    model.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "lm" / "config.json").is_file()
+    back = OCRModel.from_pretrained(tmp_path / "ckpt").eval()
+    again = back(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
+    torch.testing.assert_close(again.lm_loss, out.lm_loss)

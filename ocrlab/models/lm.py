@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -142,9 +143,14 @@ class LMBridge(nn.Module):
         lm_config: which LM (``name_or_path``, ``local_files_only``, ``dtype``) and the text
             length cap ``max_text_tokens`` (tokens incl. EOS; longer texts are cut, without EOS).
         qformer_hidden: width H of the Q-Former's query output.
+        lm: a ``(causal LM, tokenizer)`` pair to use as it is, instead of loading
+            ``lm_config.name_or_path`` (a model built in memory, or one shared by several
+            bridges); ``handed`` records that it came this way.
     """
 
-    def __init__(self, lm_config: LMConfig, qformer_hidden: int) -> None:
+    def __init__(
+        self, lm_config: LMConfig, qformer_hidden: int, lm: tuple[nn.Module, Any] | None = None
+    ) -> None:
         super().__init__()
         if lm_config.prompt_positions not in PROMPT_POSITIONS:
             raise OcrlabError(
@@ -152,7 +158,8 @@ class LMBridge(nn.Module):
                 f"{', '.join(PROMPT_POSITIONS)}"
             )
         self.config = lm_config
-        self.lm, self.tokenizer = load_causal_lm(
+        self.handed = lm is not None
+        self.lm, self.tokenizer = lm or load_causal_lm(
             lm_config.name_or_path,
             local_files_only=lm_config.local_files_only,
             dtype=lm_config.dtype,

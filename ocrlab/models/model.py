@@ -118,9 +118,18 @@ class OCRModel(nn.Module):
     Args:
         config: the nested config; ``config.qformer.enabled`` adds the Q-Former + LM branch.
         charset: the CTC vocabulary (default: ``Charset.preset(config.charset)``).
+        lm: the frozen LM and its tokenizer, ``(model, tokenizer)``, to use instead of loading
+            ``config.lm.name_or_path``: the model is then built from the config and this pair
+            alone, nothing read from disk (:meth:`save_pretrained` writes the LM into the
+            checkpoint).
     """
 
-    def __init__(self, config: OCRConfig, charset: Charset | None = None) -> None:
+    def __init__(
+        self,
+        config: OCRConfig,
+        charset: Charset | None = None,
+        lm: tuple[nn.Module, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.charset = charset if charset is not None else Charset.preset(config.charset)
@@ -140,7 +149,7 @@ class OCRModel(nn.Module):
                 )
             width = self.encoder.stages[source].channels
             self.qformer = QFormer(config.qformer, encoder_width=width)
-            self.lm_bridge = LMBridge(config.lm, config.qformer.hidden_size)
+            self.lm_bridge = LMBridge(config.lm, config.qformer.hidden_size, lm=lm)
 
     @property
     def has_lm(self) -> bool:
@@ -323,7 +332,11 @@ class OCRModel(nn.Module):
             config = to_dict(self.config)
             if self.has_lm:
                 source = self._lm_source()
-                if source is not None:  # a local LM: copy it, refer to the copy
+                if self.lm_bridge.handed:  # built in memory: write it, refer to it
+                    self.lm_bridge.lm.save_pretrained(tmp / LM_DIR)
+                    self.lm_bridge.tokenizer.save_pretrained(tmp / LM_DIR)
+                    config["lm"]["name_or_path"] = LM_DIR
+                elif source is not None:  # a local LM: copy it, refer to the copy
                     shutil.copytree(source, tmp / LM_DIR)
                     config["lm"]["name_or_path"] = LM_DIR
             keep = tuple(keep)
