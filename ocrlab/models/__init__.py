@@ -10,7 +10,7 @@ from .model import CheckpointError, OCRModel, OCROutput, Recognition
 
 #: The bundled model's folder name (``models/`` of the repository holds weights; this package's
 #: ``ocrlab.models`` holds the code). Its README says how it was made.
-DEFAULT_MODEL = "ocrlab-small-v5"
+DEFAULT_MODEL = "ocrlab-small-v6"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
