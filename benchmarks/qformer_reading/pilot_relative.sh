@@ -7,6 +7,7 @@
 # the LM-decoding CER by label length (by_length.py) on 256 unseen lines (seed 14) and 256
 # unseen scene words (seed 13).
 #   bash benchmarks/qformer_reading/pilot_relative.sh OUT_DIR [STEPS] [NAME ...]
+# small-v5 is in git history: `git checkout 50668fb -- models/ocrlab-small-v5` first.
 set -euo pipefail
 OUT=${1:?usage: pilot_relative.sh OUT_DIR [STEPS] [NAME ...]}
 STEPS=${2:-400}
