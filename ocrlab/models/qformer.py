@@ -38,8 +38,9 @@ __all__ = ["POSITIONS", "RELATIVE_SPAN", "QFormer", "QFormerOutput", "SourcePosi
 
 POSITIONS = ("none", "sinusoidal", "relative", "learned")
 RELATIVE_SPAN = 64.0
-"""``relative`` positions: a line's real width is mapped onto positions 0..RELATIVE_SPAN (the
-median line of the synthetic mix is about 64 frames wide), whatever its length."""
+"""``relative`` positions: a line's real width is mapped onto positions 0..RELATIVE_SPAN,
+whatever its length (64 frames is a line of 20-25 characters at the context stage's stride 4:
+``benchmarks/qformer_reading/peaks_v6.json``)."""
 
 
 @dataclass
