@@ -14,7 +14,7 @@ STEPS=${2:-400}
 ONLY=("${@:3}")
 PY=${PY:-.venv/bin/python}
 common=(--config configs/small-v6.yaml
-        --set train.init_from=models/ocrlab-small-v5
+        --set train.init_from=${INIT:-models/ocrlab-small-v5}
         --set 'train.init_skip=[qformer., lm_bridge.language_projection.]'
         --set 'train.freeze=[encoder., ctc_head.]'
         --set 'data.train=["synth:n=100000,seed=70,preset=scene", "synth:n=100000,seed=71"]'
@@ -32,7 +32,13 @@ run() {  # name, overrides...
     $PY -m ocrlab.cli train "${common[@]}" "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
     $PY benchmarks/qformer_reading/by_length.py "$OUT/$name/checkpoints/last" \
         synth:n=256,seed=14 synth:n=256,seed=13,preset=scene --out "$OUT/$name/by_length.json"
+    $PY benchmarks/qformer_reading/peaks.py "$OUT/$name/checkpoints/last" synth:n=256,seed=14 \
+        --out "$OUT/$name/peaks.json"
 }
 mkdir -p "$OUT"
 run sinusoidal --set model.qformer.positions=sinusoidal
 run relative --set model.qformer.positions=relative
+# warm starts: small-v6's trained Q-Former and projection (INIT=models/ocrlab-small-v6), STEPS
+# more over its frozen encoder, keeping its positions or switching them to relative
+run warm_sinusoidal --set 'train.init_skip=[]' --set model.qformer.positions=sinusoidal
+run warm_relative --set 'train.init_skip=[]' --set model.qformer.positions=relative
