@@ -40,8 +40,9 @@ class QFormerConfig:
     position information to ``encoder_hidden_states`` (a ViT's features carry their own), so the
     source stage gets ``none`` (the queries read an unordered set), ``sinusoidal`` (fixed codes
     of the frame index, any width), ``relative`` (the same codes of the frame's place as a
-    fraction of the line's real width: every line spans the same codes, so queries that spread
-    over short words also spread over long lines) or ``learned`` (one vector per position up
+    fraction of the line's real width: every line spans the same codes; meant to let queries
+    that spread over short words spread over long lines too, which a 500-step warm pilot did
+    not show: ``benchmarks/qformer_reading/README.md``, section 7) or ``learned`` (one vector per position up
     to ``max_positions``; wider lines reuse the last one) before cross-attention. The CTC path
     never sees them.
     """

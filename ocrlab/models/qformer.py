@@ -65,8 +65,8 @@ class SourcePositions(nn.Module):
 
     ``kind``: ``"sinusoidal"`` (fixed codes of the frame index, any width), ``"relative"``
     (the same codes of the position as a fraction of the line's real width, scaled to
-    :data:`RELATIVE_SPAN`: a query that learns "the middle" finds the middle of a 3-letter word
-    and of a 40-character line, as DETR's normalized sine encoding does for images) or
+    :data:`RELATIVE_SPAN`, as DETR normalizes its sine encoding: the middle of a 3-letter word
+    and of a 40-character line get the same code) or
     ``"learned"`` (``max_positions`` vectors, BLIP-2's ViT initializer std 0.02; positions past
     the last reuse it).
     """
