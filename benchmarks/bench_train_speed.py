@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ocrlab.balancing import BalanceConfig, make_balancer
 from ocrlab.machine import machine_info
 from ocrlab.models import OCRModel
 from ocrlab.run_config import load_run_config
@@ -36,6 +37,7 @@ def main() -> None:
     torch.set_num_threads(config.train.threads or torch.get_num_threads())
     torch.manual_seed(0)
     model = OCRModel(config.model)
+    balancer = make_balancer(BalanceConfig())  # fixed weights 1 and 1, as in a training run
     train_set, _ = build_datasets(config, model.charset)
     sampler = LengthBucketSampler(
         label_lengths(train_set), config.data.batch_size, seed=0, bucket=True
@@ -57,7 +59,8 @@ def main() -> None:
             batch.texts,
             compute_lm=with_lm,
         )
-        out.loss.backward()
+        loss = balancer.combine(out.ctc_loss, out.lm_loss, 1.0, 1.0, step=0)
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return time.perf_counter() - t0

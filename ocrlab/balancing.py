@@ -1,8 +1,13 @@
-"""Automatic balancing of the CTC and LM losses: weights that the training run chooses itself.
+"""Where the CTC and LM losses become the one loss a training step back-propagates.
 
-Two methods, selected with ``loss.balance.kind`` (the fixed and scheduled weights of
-:mod:`ocrlab.schedules` are the other kinds of weighting; a balancer's weights multiply them, so
-a schedule that is 0 still switches a loss off):
+The model returns the two losses apart (:class:`~ocrlab.models.model.OCROutput`); a balancer
+combines them, and nothing else does. ``loss.balance.kind`` selects it:
+
+- ``none`` (:class:`Balancer`): ``w_ctc * ctc_loss + w_lm * lm_loss`` with the fixed or scheduled
+  weights of :mod:`ocrlab.schedules`.
+
+Two automatic methods choose the weights themselves; their weights multiply the scheduled ones,
+so a schedule that is 0 still switches a loss off:
 
 - ``uncertainty`` (Kendall, Gal & Cipolla, CVPR 2018): one learned log-variance ``s_i`` per loss,
   ``total = sum_i exp(-s_i) * L_i + s_i``. A loss that stays large gets a small weight
@@ -57,7 +62,8 @@ class BalanceConfig:
 
 
 class Balancer:
-    """Base class: ``combine`` the two losses into the total to back-propagate."""
+    """The scheduled weights as they are (``kind: none``), and the base class of the automatic
+    balancers: ``combine`` the two losses into the total to back-propagate."""
 
     kind = "none"
 
@@ -73,7 +79,13 @@ class Balancer:
         lm_scale: float,
         step: int,
     ) -> torch.Tensor:
-        raise NotImplementedError
+        """``ctc_scale * ctc_loss + lm_scale * lm_loss``; without an LM loss (not computed this
+        step) the CTC term alone. ``self.weights`` holds the weights used, for the log."""
+        self.weights = {"ctc": ctc_scale, "lm": lm_scale}
+        terms = [ctc_scale * ctc_loss]
+        if lm_loss is not None:
+            terms.append(lm_scale * lm_loss)
+        return torch.stack(terms).sum()
 
     def step(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         """Apply the balancer's own update after the model's backward pass. ``reduce``
@@ -202,12 +214,10 @@ class GradNorm(Balancer):
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-def make_balancer(
-    config: BalanceConfig, shared: Sequence[torch.nn.Parameter] = ()
-) -> Balancer | None:
-    """The balancer for ``config`` (None for ``kind: none``). ``shared``: GradNorm's layer."""
+def make_balancer(config: BalanceConfig, shared: Sequence[torch.nn.Parameter] = ()) -> Balancer:
+    """The balancer for ``config``. ``shared``: GradNorm's layer."""
     if config.kind == "uncertainty":
         return UncertaintyWeighting(lr=config.lr)
     if config.kind == "gradnorm":
         return GradNorm(shared, lr=config.lr, alpha=config.alpha, every=config.every)
-    return None
+    return Balancer()

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from . import files
-from .balancing import make_balancer
+from .balancing import Balancer, make_balancer
 from .charset import Charset
 from .config import ConfigError, save_config
 from .data.transforms import Collate
@@ -431,7 +431,7 @@ def train(
     encoder_params = [p for p in raw_model.encoder.parameters() if p.requires_grad]
     # GradNorm's shared layer: the projection that feeds both the CTC context and the Q-Former
     balancer = make_balancer(config.loss.balance, list(raw_model.encoder.projection.parameters()))
-    if balancer is not None and balancer_state is not None:
+    if balancer_state is not None:
         balancer.load_state_dict(balancer_state)
     collate = Collate(charset, config.data.policy, transform=train_set_transform(train_set))
 
@@ -528,7 +528,7 @@ class _Loop:
     model: Any
     optimizer: Any
     scheduler: Any
-    balancer: Any
+    balancer: Balancer
     log: MetricsLog
     bar: Any
     frozen: list[torch.nn.Module]
@@ -550,7 +550,7 @@ class _Loop:
         return self.accelerator.is_main_process
 
     def train_step(self, batch: Any, epoch: int) -> None:
-        """One batch: the weighted losses (or the balancer's), backward, clip, optimizer and
+        """One batch: the losses combined by the balancer, backward, clip, optimizer and
         scheduler step, the log line; a batch that is empty or gives a non-finite loss is
         counted and changes no weight. The step counter advances either way."""
         config, tc, counters = self.config, self.config.train, self.counters
@@ -570,14 +570,12 @@ class _Loop:
                     batch.targets,
                     batch.target_lengths,
                     batch.texts,
-                    ctc_weight=w_ctc,
-                    lm_weight=w_lm,
                     compute_lm=want_lm,
                 )
             counters["infeasible_lines"] += int((~out.feasible).sum())
-            loss = out.loss
             balancer = self.balancer
-            if balancer is not None and loss is not None and torch.isfinite(loss):
+            loss = None
+            if all(torch.isfinite(x) for x in (out.ctc_loss, out.lm_loss) if x is not None):
                 loss = balancer.combine(out.ctc_loss, out.lm_loss, w_ctc, w_lm, step)
                 w_ctc, w_lm = balancer.weights["ctc"], balancer.weights["lm"]
             if loss is None or not torch.isfinite(loss):
@@ -596,8 +594,7 @@ class _Loop:
                 )
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                if balancer is not None:
-                    balancer.step(lambda g: self.accelerator.reduce(g, "mean"))
+                balancer.step(lambda g: self.accelerator.reduce(g, "mean"))
                 if step % tc.log_every == 0:
                     self.log.write(
                         "train",
@@ -610,7 +607,7 @@ class _Loop:
                         w_lm=w_lm,
                         lr=self.scheduler.get_last_lr()[0],
                         grad_norm=float(grad_norm),
-                        **(balancer.extra if balancer is not None else {}),
+                        **balancer.extra,
                         **counters,
                     )
                 self.bar.set_postfix(

@@ -1,5 +1,6 @@
-"""Automatic loss balancing: the weights each method chooses on toy problems with known answers,
-and its state surviving a kill and resume of a training run."""
+"""Loss balancing: the fixed weighting every run without a balancer uses, the weights each
+automatic method chooses on toy problems with known answers, and its state surviving a kill and
+resume of a training run."""
 
 from __future__ import annotations
 
@@ -8,8 +9,28 @@ import json
 import pytest
 import torch
 
-from ocrlab.balancing import BalanceConfig, GradNorm, UncertaintyWeighting, make_balancer
+from ocrlab.balancing import (
+    BalanceConfig,
+    Balancer,
+    GradNorm,
+    UncertaintyWeighting,
+    make_balancer,
+)
 from ocrlab.config import ConfigError
+
+
+def test_fixed_weights_are_the_scheduled_weights():
+    bal = make_balancer(BalanceConfig())
+    assert type(bal) is Balancer and bal.kind == "none"
+    ctc, lm = torch.tensor(2.0, requires_grad=True), torch.tensor(3.0, requires_grad=True)
+    total = bal.combine(ctc, lm, 0.1, 2.0, step=0)
+    assert total.item() == pytest.approx(0.1 * 2.0 + 2.0 * 3.0)
+    total.backward()
+    assert (ctc.grad.item(), lm.grad.item()) == pytest.approx((0.1, 2.0))
+    assert bal.weights == {"ctc": 0.1, "lm": 2.0}
+    # a step without an LM loss (its weight was 0, so it was not computed): CTC alone
+    assert bal.combine(torch.tensor(2.0), None, 1.0, 0.0, step=1).item() == pytest.approx(2.0)
+    assert bal.state_dict() == {} and bal.log_values() == {"w_ctc": 1.0, "w_lm": 0.0}
 
 
 def test_uncertainty_weighting_learns_inverse_loss_weights():
@@ -70,7 +91,6 @@ def test_balance_config_is_checked():
         BalanceConfig(kind="magic")
     with pytest.raises(ConfigError, match="lr > 0"):
         BalanceConfig(kind="gradnorm", lr=0)
-    assert make_balancer(BalanceConfig()) is None
     with pytest.raises(ConfigError, match="trainable shared"):
         make_balancer(BalanceConfig(kind="gradnorm"), [])
 

@@ -61,21 +61,6 @@ def test_forward_shapes_and_losses(model):
     assert len(out.cross_attentions) == 2
     assert out.cross_attentions[0].shape == (B, 2, 4, T)
     assert torch.isfinite(out.ctc_loss) and torch.isfinite(out.lm_loss)
-    assert float(out.loss.detach()) == pytest.approx(
-        float((out.ctc_loss + out.lm_loss).detach()), rel=1e-5
-    )
-    weighted = model(
-        batch.images,
-        batch.widths,
-        batch.targets,
-        batch.target_lengths,
-        batch.texts,
-        ctc_weight=0.1,
-        lm_weight=2.0,
-    )
-    assert float(weighted.loss.detach()) == pytest.approx(
-        float((0.1 * out.ctc_loss + 2.0 * out.lm_loss).detach()), rel=1e-4
-    )
 
 
 def test_padding_changes_neither_ctc_output_nor_attention(model):
@@ -105,7 +90,7 @@ def test_infeasible_label_is_left_out_not_nan(model):
     lengths = torch.tensor([len(long), int(batch.target_lengths[1])])
     out = model(batch.images, batch.widths, targets, lengths, [long, "fits"])
     assert out.feasible.tolist() == [False, True]
-    assert torch.isfinite(out.loss)
+    assert torch.isfinite(out.ctc_loss) and torch.isfinite(out.lm_loss)
 
 
 def test_recognize_any_width_and_blank_images(model):

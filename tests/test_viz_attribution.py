@@ -71,7 +71,7 @@ def reader(lines) -> OCRModel:
         model.train()
         out = model(batch.images, batch.widths, batch.targets, batch.target_lengths)
         opt.zero_grad()
-        out.loss.backward()
+        out.ctc_loss.backward()
         opt.step()
         if read_at is None and step % 20 == 0 and model_reads(model, lines):
             read_at = step

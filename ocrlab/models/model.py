@@ -49,8 +49,6 @@ class CheckpointError(OcrlabError):
 class OCROutput:
     """What :meth:`OCRModel.forward` returns.
 
-    loss: () ``ctc_weight * ctc_loss + lm_weight * lm_loss`` over what was computed (None
-        without targets).
     ctc_loss: () mean CTC loss over the lines whose target fits in their frames.
     lm_loss: () the frozen LM's next-token loss on the texts given the queries (None when the
         model has no Q-Former/LM or no texts were given).
@@ -65,7 +63,6 @@ class OCROutput:
     encoder: the :class:`~ocrlab.models.encoder.EncoderOutput` (features, masks, stages).
     """
 
-    loss: torch.Tensor | None
     ctc_loss: torch.Tensor | None
     lm_loss: torch.Tensor | None
     ctc_logits: torch.Tensor
@@ -170,8 +167,6 @@ class OCRModel(nn.Module):
         target_lengths: torch.Tensor | None = None,
         texts: Sequence[str] | None = None,
         *,
-        ctc_weight: float = 1.0,
-        lm_weight: float = 1.0,
         compute_lm: bool = True,
         output_attentions: bool = False,
     ) -> OCROutput:
@@ -182,7 +177,6 @@ class OCRModel(nn.Module):
             widths: (B,) true widths in pixels (None: all W).
             targets: (sum L,) concatenated CTC targets; target_lengths: (B,).
             texts: the B label strings, for the LM loss.
-            ctc_weight, lm_weight: weights of the two losses in ``loss``.
             compute_lm: run the Q-Former/LM branch (when present and ``texts`` are given).
             output_attentions: return the Q-Former's attention maps (runs the Q-Former even
                 without texts).
@@ -210,14 +204,7 @@ class OCRModel(nn.Module):
             if run_lm:
                 lm_loss = self.lm_bridge(query_output, list(texts)).loss
 
-        parts = []
-        if ctc is not None:
-            parts.append(ctc_weight * ctc)
-        if lm_loss is not None:
-            parts.append(lm_weight * lm_loss)
-        loss = torch.stack(parts).sum() if parts else None
         return OCROutput(
-            loss=loss,
             ctc_loss=ctc,
             lm_loss=lm_loss,
             ctc_logits=logits,
