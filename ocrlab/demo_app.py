@@ -25,15 +25,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
+from .data.fonts import find_fonts
+from .data.image import load_image
+from .data.synth import default_renderer
+from .data.transforms import prepare_lines
 from .errors import DataError
-
-if TYPE_CHECKING:
-    from .models import OCRModel, Recognition
+from .models import OCRModel, Recognition
+from .models.checkpoint import is_checkpoint
 
 #: Largest image the demo reads, in pixels (width x height). A text line is rarely above 1 MP;
 #: the limit is far below PIL's decompression-bomb limit so a huge upload is refused from its
@@ -54,22 +58,6 @@ _LATIN = string.printable[:94]  # every printable ASCII character but the space
 
 
 # -- checkpoints ------------------------------------------------------------------------------
-
-
-def is_checkpoint(path: str | os.PathLike) -> bool:
-    """True when ``path`` is an ocrlab checkpoint folder: ``config.json`` (with
-    ``"model_type": "ocrlab"``, so an LM folder is not mistaken for one) and
-    ``model.safetensors``."""
-    from .models.model import CONFIG_NAME, WEIGHTS_NAME
-
-    p = Path(path)
-    if not (p / CONFIG_NAME).is_file() or not (p / WEIGHTS_NAME).is_file():
-        return False
-    try:
-        meta = json.loads((p / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and meta.get("model_type") == "ocrlab"
 
 
 def find_checkpoints(root: str | os.PathLike) -> list[Path]:
@@ -108,8 +96,6 @@ class ModelCache:
     def get(self, checkpoint: str | os.PathLike) -> OCRModel:
         """The model of ``checkpoint`` (raises :class:`~ocrlab.models.CheckpointError` when the
         folder is not a loadable checkpoint)."""
-        from .models import OCRModel
-
         key = Path(checkpoint).resolve()
         with self._lock:
             model = self._models.get(key)
@@ -184,8 +170,6 @@ def load_line_image(
     ``max_pixels`` is refused before it is decoded. Raises :class:`~ocrlab.errors.DataError`
     naming ``name`` for every bad input (missing, empty, not an image, truncated, too large).
     """
-    from .data.image import load_image
-
     label = name or ("<bytes>" if isinstance(source, (bytes, bytearray)) else str(source))
     size = _header_size(source)
     if size is not None and size[0] * size[1] > max_pixels:
@@ -251,8 +235,6 @@ def font_families(text: str = _LATIN, *, include_display: bool = False) -> list[
     """Installed font families with a face that draws every character of ``text`` (default:
     all printable ASCII), sorted; display faces (posters, initials) only with
     ``include_display``. A family name is what :func:`typed_line`'s ``font`` takes."""
-    from .data.fonts import find_fonts
-
     families: set[str] = set()
     for font in find_fonts():
         if not include_display and "display" in font.tags:
@@ -282,8 +264,6 @@ def typed_line(
     Raises DataError for empty text, control characters, or a font without a glyph for some
     character (naming it).
     """
-    from .data.synth import default_renderer
-
     if preset not in DEGRADATION_PRESETS:
         raise DataError(
             f"unknown degradation preset {preset!r}; choose {', '.join(DEGRADATION_PRESETS)}"
@@ -345,11 +325,6 @@ def read_line(
     LM's greedy decoding). A stage that does not apply (no Q-Former, no LM, not asked for) is
     left out of ``times_ms`` and, when the checkpoint lacks it, explained in ``notes``.
     """
-    import torch
-
-    from .data.transforms import prepare_lines
-    from .models import Recognition
-
     times: dict[str, float] = {}
     notes: dict[str, str] = {}
     model.eval()

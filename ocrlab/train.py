@@ -21,7 +21,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -41,12 +40,10 @@ from .config import ConfigError, save_config
 from .data.transforms import Collate
 from .errors import OcrlabError
 from .evaluation import evaluate
+from .models import checkpoint
 from .reading import reading_diagnostics
 from .run_config import OptimConfig, RunConfig
 from .schedules import schedule_value
-
-STATE_NAME = "trainer_state.pt"
-
 
 # -- data ---------------------------------------------------------------------------------------
 
@@ -119,33 +116,6 @@ def label_lengths(dataset: Any) -> list[int]:
 
 
 # -- state ----------------------------------------------------------------------------------------
-
-
-# The RNG state travels inside trainer_state.pt rather than through accelerate's
-# save_state/load_state: those write model, optimizer, scheduler and RNG as separate files in
-# accelerate's own layout, while a checkpoint here is an OCRModel folder (loadable as a model)
-# plus one trainer_state.pt, and every checkpoint written so far stays resumable.
-def _rng_state() -> dict[str, Any]:
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": list(random.getstate()[1]),
-        "python_pos": random.getstate()[2],
-        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-        "numpy_pos": int(np.random.get_state()[2]),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((3, tuple(state["python"]), state["python_pos"]))
-    np.random.set_state(
-        ("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0)
-    )
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def lr_lambda(optim: OptimConfig, max_steps: int):
@@ -355,9 +325,9 @@ def train(
             f"--resume: {run_dir} does not exist, so there is no run to resume; start it "
             "without --resume (and add --resume when you restart it)"
         )
-    if resume and not (last_dir / STATE_NAME).is_file():
+    if resume and not (last_dir / checkpoint.STATE_NAME).is_file():
         raise OcrlabError(
-            f"--resume: {last_dir} holds no {STATE_NAME} to resume from (the run saved no "
+            f"--resume: {last_dir} holds no {checkpoint.STATE_NAME} to resume from (the run saved no "
             f"checkpoint yet); start it again without --resume, into an empty --out"
         )
     if not resume and last_dir.exists():
@@ -405,10 +375,10 @@ def train(
     if tc.init_from and not resume:
         model.load_weights_from(tc.init_from, skip=tc.init_skip)
     if resume:
-        state = load_trainer_state(last_dir, model, optimizer, scheduler)
+        state = checkpoint.read_trainer_state(last_dir, model, optimizer, scheduler)
         step, best_cer, counters = state["step"], state["best_cer"], Counter(state["counters"])
         balancer_state = state.get("balancer")
-        _set_rng_state(state["rng"])
+        checkpoint.set_rng_state(state["rng"])
     elif main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
@@ -644,7 +614,7 @@ class _Loop:
         writes: DDP keeps every process's weights identical, so the others need not wait for
         it (a barrier here would hang: validation is main-only)."""
         if self.main:
-            save_checkpoint(
+            checkpoint.write_checkpoint(
                 self.run_dir / "checkpoints" / kind,
                 self.raw_model,
                 self.optimizer,
@@ -711,63 +681,14 @@ class _Shard(Sampler[list[int]]):
         return self.steps
 
 
-# -- checkpoints ----------------------------------------------------------------------------------
-
-
-def save_checkpoint(
-    directory: Path,
-    model: Any,
-    optimizer,
-    scheduler,
-    *,
-    step: int,
-    best_cer: float | None,
-    counters: Counter,
-    with_state: bool,
-    balancer: Any = None,
-) -> None:
-    """Model checkpoint (+ the trainer state for ``last``), written atomically: the whole
-    folder is built beside the target and renamed over it."""
-    with files.atomic_dir(directory) as tmp:
-        model.save_pretrained(tmp)
-        if with_state:
-            state = {
-                "step": step,
-                "best_cer": best_cer,
-                "counters": dict(counters),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(),
-                "balancer": balancer.state_dict() if balancer is not None else None,
-            }
-            torch.save(state, tmp / STATE_NAME)
+# -- resuming --------------------------------------------------------------------------------------
 
 
 def resume_point(run_dir: str | os.PathLike) -> tuple[int | None, int | None]:
     """(the step ``checkpoints/last`` holds, the last step ``metrics.jsonl`` logged) of a run
     folder; None where there is none. What an interrupted run tells its user."""
     run_dir = Path(run_dir)
-    held = None
-    state = run_dir / "checkpoints" / "last" / STATE_NAME
-    if state.is_file():
-        with contextlib.suppress(Exception):  # a state cut by the kill: nothing is held
-            held = int(torch.load(state, map_location="cpu", weights_only=True)["step"])
+    held = checkpoint.held_step(run_dir / "checkpoints" / "last")
     metrics = run_dir / "metrics.jsonl"
     events = MetricsLog.events(metrics) if metrics.is_file() else []
     return held, max((e["step"] for _, e in events if e["kind"] == "train"), default=None)
-
-
-def load_trainer_state(directory: Path, model: Any, optimizer, scheduler) -> dict[str, Any]:
-    """Restore weights, optimizer and scheduler from ``directory``; return the rest."""
-    from safetensors.torch import load_file
-
-    from .models.model import WEIGHTS_NAME
-
-    model._load_checked(load_file(str(directory / WEIGHTS_NAME)), directory / WEIGHTS_NAME)
-    try:
-        state = torch.load(directory / STATE_NAME, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise OcrlabError(f"{directory / STATE_NAME} cannot be read: {exc}") from None
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return state

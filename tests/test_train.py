@@ -140,12 +140,12 @@ def test_a_real_kill_between_saves_resumes_to_the_same_weights_and_log(tmp_path,
 def test_the_rng_restore_is_what_makes_resumption_exact(tmp_path, tiny_lm, monkeypatch):
     """The same kill-free split with the RNG restore disabled and the global RNGs scrambled
     must NOT reproduce the weights: the test above can fail."""
-    import ocrlab.train as T
+    from ocrlab.models import checkpoint
 
     config = tiny(tiny_lm, "model.encoder.dropout=0.3", "train.max_steps=8", "train.save_every=4")
     train(config, tmp_path / "full", progress=False)
     train(config, tmp_path / "split", progress=False, stop_after=4)
-    monkeypatch.setattr(T, "_set_rng_state", lambda state: torch.manual_seed(12345))
+    monkeypatch.setattr(checkpoint, "set_rng_state", lambda state: torch.manual_seed(12345))
     train(config, tmp_path / "split", progress=False, resume=True)
     a, b = weights(tmp_path / "full"), weights(tmp_path / "split")
     assert any(not torch.equal(a[k], b[k]) for k in a)

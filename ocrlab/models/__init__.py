@@ -5,8 +5,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .checkpoint import CONFIG_NAME, CheckpointError
 from .config import EncoderConfig, LMConfig, OCRConfig, QFormerConfig
-from .model import CheckpointError, OCRModel, OCROutput, Recognition
+from .model import OCRModel, OCROutput, Recognition
 
 #: The bundled model's folder name (``models/`` of the repository holds weights; this package's
 #: ``ocrlab.models`` holds the code). Its README says how it was made.
@@ -29,7 +30,7 @@ def find_default_checkpoint(
     in_checkout = package_dir.parents[1] / "models" / DEFAULT_MODEL
     in_cwd = (cwd or Path.cwd()) / "models" / DEFAULT_MODEL
     for candidate in (in_checkout, in_cwd):
-        if (candidate / "config.json").is_file():
+        if (candidate / CONFIG_NAME).is_file():
             return candidate
     return in_checkout
 

@@ -2,21 +2,14 @@
 stage → Q-Former queries → ``language_projection`` → frozen causal LM loss.
 
 ``forward`` returns an :class:`OCROutput`; ``recognize`` reads images; ``save_pretrained`` /
-``from_pretrained`` write and read a checkpoint directory:
-
-    config.json         the OCRConfig that builds the model (+ format version)
-    charset.json        the CTC vocabulary
-    model.safetensors   every trained weight (the frozen LM's are not repeated here)
-    lm/                 a copy of the LM when it came from a local directory (a hub name is
-                        referenced in config.json instead)
+``from_pretrained`` write and read a checkpoint directory (its files:
+:mod:`ocrlab.models.checkpoint`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,23 +19,12 @@ import torch
 from torch import nn
 
 from ..charset import Charset
-from ..config import ConfigError, from_dict, to_dict
+from ..config import ConfigError
 from ..errors import OcrlabError
-from ..files import atomic_dir
+from . import checkpoint
 from .config import OCRConfig
 from .ctc import CTCHead, Decoded, ctc_feasible, ctc_loss, greedy_decode, make_decoder
 from .encoder import Encoder, EncoderOutput
-
-FORMAT_VERSION = 1
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-CHARSET_NAME = "charset.json"
-LM_DIR = "lm"
-_LM_PREFIX = "lm_bridge.lm."
-
-
-class CheckpointError(OcrlabError):
-    """A checkpoint directory that is missing, incomplete, corrupt or does not fit the model."""
 
 
 @dataclass
@@ -291,11 +273,11 @@ class OCRModel(nn.Module):
         q = self.qformer(out.encoder.stages[source], out.encoder.stage_masks[source], False)
         return self.lm_bridge.generate(q.query_output, max_new_tokens=max_new_tokens)
 
-    # -- checkpoints --------------------------------------------------------------------------
+    # -- checkpoints (the files: ocrlab.models.checkpoint) -----------------------------------
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Every weight but the frozen LM's (those live in the LM's own folder)."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(_LM_PREFIX)}
+        return checkpoint.trainable_state_dict(self)
 
     def save_pretrained(
         self,
@@ -312,85 +294,17 @@ class OCRModel(nn.Module):
         start with a prefix in ``keep`` (e.g. ``("encoder.", "ctc_head.")``: the CTC path
         exactly as trained, the training-only branch in half precision). Check the CTC path's
         accuracy on the converted copy before shipping it."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        with atomic_dir(directory) as tmp:
-            config = to_dict(self.config)
-            if self.has_lm:
-                source = self._lm_source()
-                if self.lm_bridge.handed:  # built in memory: write it, refer to it
-                    self.lm_bridge.lm.save_pretrained(tmp / LM_DIR)
-                    self.lm_bridge.tokenizer.save_pretrained(tmp / LM_DIR)
-                    config["lm"]["name_or_path"] = LM_DIR
-                elif source is not None:  # a local LM: copy it, refer to the copy
-                    shutil.copytree(source, tmp / LM_DIR)
-                    config["lm"]["name_or_path"] = LM_DIR
-            keep = tuple(keep)
-            state = {
-                k: v.detach()
-                .cpu()
-                .to(
-                    dtype if dtype and v.is_floating_point() and not k.startswith(keep) else v.dtype
-                )
-                for k, v in self.trainable_state_dict().items()
-            }
-            state = {k: v.contiguous() for k, v in state.items()}
-            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-            self.charset.save(tmp / CHARSET_NAME)
-            meta = {"format_version": FORMAT_VERSION, "model_type": "ocrlab", "config": config}
-            (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return directory
-
-    def _lm_source(self) -> Path | None:
-        """The local folder the LM was loaded from (None for a hub name)."""
-        path = Path(self.config.lm.name_or_path)
-        return path if path.is_dir() else None
+        return checkpoint.write_model(self, directory, dtype=dtype, keep=keep)
 
     @classmethod
     def from_pretrained(
         cls, directory: str | os.PathLike, *, map_location: str | torch.device = "cpu"
     ) -> OCRModel:
         """Load a checkpoint directory written by :meth:`save_pretrained`."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise CheckpointError(f"checkpoint {directory} does not exist (expected a directory)")
-        config_path = directory / CONFIG_NAME
-        try:
-            meta = json.loads(config_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CheckpointError(f"checkpoint {directory} has no {CONFIG_NAME}") from None
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from None
-        if meta.get("model_type") != "ocrlab" or "config" not in meta:
-            raise CheckpointError(f"{config_path} is not an ocrlab checkpoint config")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise CheckpointError(
-                f"{directory} was written by a newer ocrlab (format {meta['format_version']})"
-            )
-        try:
-            config = from_dict(OCRConfig, meta["config"])
-        except ConfigError as exc:
-            raise CheckpointError(f"{config_path} holds no valid ocrlab config: {exc}") from None
-        if config.qformer.enabled:
-            local = directory / config.lm.name_or_path
-            if local.is_dir():  # the checkpoint's own copy of a local LM
-                config.lm.name_or_path = str(local)
-        charset = Charset.load(directory / CHARSET_NAME)
+        config, charset = checkpoint.read_model_config(directory)
         model = cls(config, charset)
-        weights = directory / WEIGHTS_NAME
-        if not weights.is_file():
-            raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_NAME}")
-        try:
-            state = load_file(str(weights), device=str(map_location))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(
-                f"{weights} is corrupt or not a safetensors file: {exc}"
-            ) from None
-        model._load_checked(state, weights)
+        state = checkpoint.read_weights(directory, map_location)
+        checkpoint.load_weights(model, state, Path(directory) / checkpoint.WEIGHTS_NAME)
         model.eval()
         return model
 
@@ -403,54 +317,7 @@ class OCRModel(nn.Module):
         ``skip``: weight-name prefixes (``"qformer."``) that keep this model's own fresh
         initialization, on both sides: a new Q-Former over a trained encoder.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        weights = directory / WEIGHTS_NAME
-        if not weights.is_file():
-            raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_NAME}")
-        charset_path = directory / CHARSET_NAME
-        if charset_path.is_file():
-            theirs = Charset.load(charset_path)
-            if theirs != self.charset:
-                raise CheckpointError(
-                    f"{directory} was trained with charset {theirs.name!r} ({len(theirs)} classes), "
-                    f"this model uses {self.charset.name!r} ({len(self.charset)} classes)"
-                )
-        try:
-            state = load_file(str(weights), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(
-                f"{weights} is corrupt or not a safetensors file: {exc}"
-            ) from None
-        self._load_checked(state, weights, skip=tuple(skip))
-
-    def _load_checked(
-        self, state: dict[str, torch.Tensor], source: Path, skip: tuple[str, ...] = ()
-    ) -> None:
-        if skip:
-            state = {k: v for k, v in state.items() if not k.startswith(skip)}
-        expected = {k: v for k, v in self.trainable_state_dict().items() if not k.startswith(skip)}
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = [
-            f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-            for k, v in expected.items()
-            if k in state and state[k].shape != v.shape
-        ]
-        if missing or unexpected or wrong:
-            problems = []
-            if wrong:
-                problems.append("shape mismatch: " + "; ".join(wrong[:5]))
-            if missing:
-                problems.append(f"missing {len(missing)} weight(s), e.g. {missing[:3]}")
-            if unexpected:
-                problems.append(f"{len(unexpected)} unexpected weight(s), e.g. {unexpected[:3]}")
-            hint = ""
-            if any(
-                k.startswith("ctc_head.") for k in [*missing, *(w.split(":")[0] for w in wrong)]
-            ):
-                hint = f" (the CTC head does not fit charset {self.charset.name!r} of {len(self.charset)} classes)"
-            raise CheckpointError(f"{source} does not fit the model{hint}: " + " | ".join(problems))
-        self.load_state_dict(state, strict=False)
+        state = checkpoint.read_weights(directory)
+        checkpoint.check_charset(directory, self.charset)
+        weights = Path(directory) / checkpoint.WEIGHTS_NAME
+        checkpoint.load_weights(self, state, weights, skip=skip)

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .model import CheckpointError, OCRModel
+from .checkpoint import CheckpointError
+from .model import OCRModel
 
 CTC_PATH = ("encoder.", "ctc_head.")
 

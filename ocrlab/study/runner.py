@@ -25,6 +25,7 @@ from ..data.transforms import Collate, LineTransform
 from ..evaluation import evaluate
 from ..machine import machine_info
 from ..metrics import line_errors, score
+from ..models import checkpoint
 from .analysis import write_report
 from .grid import (
     RESULT_NAME,
@@ -64,7 +65,7 @@ def run_one(
                 f"{spec.config!r} now gives; delete that folder or choose another --out"
             )
         return done
-    resume = (run_dir / "checkpoints" / "last" / trainer.STATE_NAME).is_file()
+    resume = (run_dir / "checkpoints" / "last" / checkpoint.STATE_NAME).is_file()
     if resume:
         saved = (
             (run_dir / "fingerprint.txt").read_text().strip()
