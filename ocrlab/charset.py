@@ -31,6 +31,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import wordfreq
+
 from ocrlab.errors import CharsetError, DataError, SkipSample
 from ocrlab.files import read_text_lines, write_json
 
@@ -119,8 +121,6 @@ def common_kanji(n: int = JA_KANJI_COUNT) -> str:
     counts). Ties break by code point, so the result depends only on the installed wordfreq data.
     Sorting the chosen ones by code point keeps their ids stable when frequencies shift slightly.
     """
-    import wordfreq
-
     weight: Counter[str] = Counter()
     for word, freq in wordfreq.get_frequency_dict("ja").items():
         for ch in word:

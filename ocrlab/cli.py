@@ -9,6 +9,10 @@ from pathlib import Path
 
 from .errors import OcrlabError
 
+# Each subcommand imports what it runs inside its handler: building the parser (`--help`, an
+# argument error) loads neither torch nor transformers, and one command does not pay for
+# another's dependencies (the optional extras among them).
+
 DESCRIPTION = (
     "ocrlab: train, evaluate, benchmark and probe a text-line recognizer that reads with a fast\n"
     "CTC head and learns language in training through a BLIP-2 Q-Former and a frozen causal LM.\n"

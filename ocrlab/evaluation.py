@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from .data.transforms import Collate, LineTransform
 from .metrics import Scores, apply_protocol, score
@@ -53,8 +54,6 @@ def evaluate(
     ``max_width`` only squeezes lines longer than that after scaling to height 32.
     ``decoder``: greedy (default) or a spec such as ``"beam"`` (:func:`ocrlab.models.ctc.make_decoder`).
     """
-    from tqdm.auto import tqdm
-
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

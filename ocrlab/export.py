@@ -40,6 +40,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .charset import Charset
+from .data.transforms import prepare_lines
 from .errors import DataError, OcrlabError
 from .files import atomic_file
 from .models.ctc import CTCHead, Decoded, greedy_decode
 from .models.encoder import Encoder, width_mask
+from .models.model import Recognition
+
+# onnx, onnxscript and onnxruntime (the `export` extra) are imported in the functions that use
+# them: `ocrlab bench` imports this module for its engines, with or without the extra.
 
 __all__ = [
     "INT8_OP_TYPES",
@@ -87,8 +94,6 @@ class ExportError(OcrlabError):
 def _fold_batchnorm(module: nn.Module) -> None:
     """Replace every ``Sequential(Conv2d, BatchNorm2d)`` below ``module`` by one Conv2d with
     the BN's eval-mode scale and shift folded into its weight and bias (in place)."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     for name, child in module.named_children():
         if (
             isinstance(child, nn.Sequential)
@@ -272,8 +277,6 @@ def weights_fingerprint(model: nn.Module) -> str:
     """SHA-1 of what the exported graph computes with: the encoder + CTC head weights, their
     config and the charset. Stored in the file (``ocrlab.fingerprint``) so that a caller can
     tell whether an ONNX file was exported from a given model."""
-    from dataclasses import asdict
-
     h = hashlib.sha1()
     h.update(json.dumps(asdict(model.encoder.config), sort_keys=True).encode())
     h.update(json.dumps(model.charset.to_dict(), sort_keys=True).encode())
@@ -285,8 +288,6 @@ def weights_fingerprint(model: nn.Module) -> str:
 
 
 def _metadata(model: nn.Module) -> dict[str, str]:
-    from dataclasses import asdict
-
     enc = model.encoder
     return {
         "format": str(EXPORT_FORMAT),
@@ -681,9 +682,6 @@ class OnnxRecognizer:
         """Read line images (paths, bytes, PIL images or arrays) -> one
         :class:`~ocrlab.models.Recognition` per image, in order, exactly as
         :meth:`OCRModel.recognize` (width-sorted batches, same pixel spans)."""
-        from .data.transforms import prepare_lines
-        from .models.model import Recognition
-
         lines = prepare_lines(
             images, height=self.height, max_width=max_width, batch_size=batch_size
         )

@@ -28,6 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# Each peer's package (RapidOCR, EasyOCR, OpenCV: the `peers` and `easyocr` extras) is imported
+# where that peer is built, so a missing one makes only that peer unavailable, with the reason.
+
 __all__ = ["PEERS", "EasyOCR", "PPOCRv4", "open_peer", "unavailable"]
 
 #: engine name -> the name a reader knows the recognizer by (figure groups, reports)

@@ -20,6 +20,7 @@ language of the labels through the soft prompt's bias), so the loss alone cannot
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -195,8 +196,6 @@ def first_character_survey(model: Any, rendered: Sequence[Any]) -> FirstCharacte
     """Survey :meth:`QueryAttention.character` for character 0 over rendered lines
     (``RenderResult`` items, e.g. ``SyntheticLines.render(i)``), keeping the lines whose CTC
     reading starts with the label's first character (so the glyph box is that character's)."""
-    from collections import Counter
-
     maps = query_attention_batch(model, [r.image for r in rendered])
     readings = []
     for r, qa in zip(rendered, maps, strict=True):

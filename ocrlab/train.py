@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -37,10 +38,14 @@ from . import files
 from .balancing import Balancer, make_balancer
 from .charset import Charset
 from .config import ConfigError, save_config
-from .data.transforms import Collate
+from .data.datasets import concat
+from .data.specs import open_dataset
+from .data.transforms import Collate, LineTransform
 from .errors import OcrlabError
 from .evaluation import evaluate
+from .machine import machine_info
 from .models import checkpoint
+from .models.model import OCRModel
 from .reading import reading_diagnostics
 from .run_config import OptimConfig, RunConfig
 from .schedules import schedule_value
@@ -88,10 +93,6 @@ class LengthBucketSampler(Sampler[list[int]]):
 
 def build_datasets(config: RunConfig, charset: Charset):
     """(train dataset, val dataset or None) from the data config."""
-    from .data.datasets import concat
-    from .data.specs import open_dataset
-    from .data.transforms import LineTransform
-
     transform = LineTransform(height=config.model.encoder.height, max_width=config.data.max_width)
     parts = [
         open_dataset(
@@ -315,8 +316,6 @@ def train(
     # accelerate and the model (transformers) are the optional "model" extra
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
-
-    from .models.model import OCRModel
 
     run_dir = Path(run_dir)
     last_dir = run_dir / "checkpoints" / "last"
@@ -629,10 +628,6 @@ class _Loop:
 
 def _write_run_info(run_dir: Path, accelerator: Any, precision: str, step: int, resume: bool):
     """run.json: how this run was executed (appended to on every resume)."""
-    import sys
-
-    from .machine import machine_info
-
     path = run_dir / "run.json"
     info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"sessions": []}
     session = {
@@ -652,8 +647,6 @@ def _write_run_info(run_dir: Path, accelerator: Any, precision: str, step: int, 
 
 def train_set_transform(dataset: Any):
     """The LineTransform the training set applies (the collate pads with its pad value)."""
-    from .data.transforms import LineTransform
-
     for d in getattr(dataset, "datasets", [dataset]):
         if getattr(d, "transform", None) is not None:
             return d.transform

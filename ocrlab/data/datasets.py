@@ -23,12 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lmdb
 import torch
 from torch.utils.data import ConcatDataset as _TorchConcatDataset
 from torch.utils.data import Dataset
 
 from ..errors import CharsetError, DataError, SkipSample
 from .image import load_image
+from .synth import Renderer, sample_text, synth_sample
+from .text import WordfreqText
 
 _POLICIES = ("error", "skip", "replace")
 
@@ -143,21 +146,15 @@ class SyntheticLines(LineDataset):
 
     def _build(self) -> None:
         if self.text is None:
-            from .text import WordfreqText
-
             self.text = WordfreqText(seed=self.seed)
             if self.words is None:
                 self.words = WordfreqText(seed=self.seed, words_only=True)
         if self.renderer is None:
-            from .synth import Renderer
-
             self.renderer = Renderer()
 
     def render(self, index: int) -> Any:
         """The full :class:`~ocrlab.data.synth.RenderResult` of item ``index`` (char boxes,
         font, parameters), for notebooks that want more than the image."""
-        from .synth import synth_sample
-
         self._build()
         return synth_sample(
             _check_index(index, self.n, self.name), self.seed, self.text, self.renderer, self.words
@@ -165,8 +162,6 @@ class SyntheticLines(LineDataset):
 
     def text_at(self, index: int) -> str:
         """Item ``index``'s label without rendering it."""
-        from .synth import sample_text
-
         self._build()
         index = _check_index(index, self.n, self.name)
         return sample_text(index, self.seed, self.text, self.renderer, self.words)[0]
@@ -404,8 +399,6 @@ _LMDB_ENVS: dict[str, tuple[int, tuple[int, int], Any]] = {}
 
 def _lmdb_env(path: Path) -> tuple[Any, bool]:
     """This process's read-only environment for ``path`` and whether it was just opened."""
-    import lmdb
-
     if not path.exists():
         raise DataError(f"{path}: LMDB not found")
     subdir = path.is_dir()

@@ -10,6 +10,8 @@ from PIL import Image
 
 from ..errors import DataError
 from .sheet import contact_sheet
+from .specs import synth_dataset
+from .synth import Degradations, Renderer, SynthConfig
 
 # One renderer setting per effect that makes synthetic scenes and print closer to real ones,
 # each forced on over the clean preset so it can be checked by eye on its own:
@@ -69,8 +71,6 @@ def effect_sheet(
     seed: int = 2026,
 ) -> Image.Image:
     """A contact sheet of ``n`` samples with one renderer effect forced on (see ``EFFECTS``)."""
-    from .synth import Degradations, Renderer, SynthConfig
-
     config = SynthConfig.preset("clean", **overrides)
     config.degrade = replace(Degradations.preset("none"), **degrade)
     renderer = Renderer(config)
@@ -86,8 +86,6 @@ def synth_showcase(out: str | Path, *, per_section: int = 9, seed: int = 2026) -
     of document lines and scene-text words, heavy degradations, camera-like scene words), one
     per renderer effect (``EFFECTS``), and Japanese when a CJK font is installed. Returns the
     path written."""
-    from .specs import synth_dataset
-
     sections = [
         ("clean", "preset=clean: document print and scene-text looks, no degradations"),
         ("default", "preset=default: the training mix of lines and word crops, mild degradations"),

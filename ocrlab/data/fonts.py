@@ -24,7 +24,10 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
+from fontTools.ttLib import TTFont, TTLibError
 from PIL import Image, ImageFont
+
+from ocrlab.errors import DataError
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 
@@ -126,16 +129,12 @@ class Font:
 
 @cache
 def _cmap(path: str) -> frozenset[int]:
-    from fontTools.ttLib import TTFont
-
     with TTFont(path, lazy=True, fontNumber=0) as tt:
         return frozenset(tt.getBestCmap() or ())
 
 
 def _read_font(path: Path) -> Font | None:
     """Metadata and tags of ``path``; None when fontTools or PIL cannot read it as a font."""
-    from fontTools.ttLib import TTFont, TTLibError
-
     try:
         pil = ImageFont.truetype(str(path), 32)
         with TTFont(str(path), lazy=True, fontNumber=0) as tt:
@@ -288,8 +287,6 @@ def font_from_file(path: str | Path) -> Font:
 
     Raises ``DataError`` naming the file when it is missing or not a readable font.
     """
-    from ocrlab.errors import DataError
-
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"font file {str(p)!r} does not exist")

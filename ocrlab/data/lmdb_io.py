@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lmdb
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..files import atomic_dir
+from .datasets import FolderDataset
 from .image import load_image
 
 DEFAULT_MAP_SIZE = 1 << 28  # 256 MiB to start; doubled whenever LMDB reports MapFullError
@@ -62,8 +65,6 @@ def write_lmdb(
         DataError: ``path`` exists without ``overwrite``; a sample with an empty or non-string
             label or an image that cannot be encoded (naming the sample).
     """
-    import lmdb
-
     fmt = _check_format(image_format)
     path = Path(path)
     size = int(map_size or DEFAULT_MAP_SIZE)
@@ -169,8 +170,6 @@ def pack_folder(
     counted in the report; otherwise the first one raises ``DataError`` naming it and nothing
     is written.
     """
-    from .datasets import FolderDataset
-
     dataset = FolderDataset(src_dir, labels, charset=charset, policy=policy, skip_bad=skip_bad)
 
     def valid_samples() -> Iterator[tuple[bytes, str]]:
@@ -209,8 +208,6 @@ def _refuse_existing(target: Path, overwrite: bool) -> None:
 
 def _put_all(env, items: list[tuple[bytes, bytes]], size: int) -> int:
     """Write ``items`` in one transaction, doubling the map size until they fit."""
-    import lmdb
-
     while True:
         try:
             with env.begin(write=True) as txn:
@@ -293,6 +290,5 @@ def _len_or_none(samples: Any) -> int | None:
 def _progress(samples: Iterable[Any], total: int | None, progress: bool, out: Path):
     if not progress:
         return samples
-    from tqdm.auto import tqdm
 
     return tqdm(samples, total=total, desc=f"writing {out.name}", unit=" lines")

@@ -7,14 +7,14 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .fonts import find_fonts
+
 LABEL_SIZE = 15
 
 
 @lru_cache(maxsize=64)
 def _label_font(text: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """A font that can draw ``text`` (DejaVu first; a CJK face for Japanese labels)."""
-    from .fonts import find_fonts
-
     fonts = find_fonts()
     preferred = [f for f in fonts if f.family.startswith("DejaVu Sans") and f.style == "Book"]
     for font in [*preferred, *fonts]:

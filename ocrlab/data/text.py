@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+import wordfreq
 
 from ocrlab.errors import DataError
 from ocrlab.files import read_text_lines
@@ -159,8 +160,6 @@ def _is_word(word: str, lang: str) -> bool:
 @lru_cache(maxsize=8)
 def _vocabulary(lang: str, size: int) -> tuple[tuple[str, ...], np.ndarray]:
     """The ``size`` most frequent words of ``lang`` and their frequencies (per word of text)."""
-    import wordfreq
-
     if lang not in wordfreq.available_languages():
         raise DataError(
             f"wordfreq has no word list for language {lang!r}; available: "

@@ -6,6 +6,10 @@ import argparse
 import shlex
 import sys
 
+# Each subcommand imports what it runs inside its handler: building the parser (`--help`, an
+# argument error) loads neither torch nor transformers, and one command does not pay for
+# another's dependencies (the optional extras among them).
+
 
 def add_lm_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``lm pretrain`` to the ``ocrlab`` parser's subcommands (handlers return an exit code)."""

@@ -24,11 +24,17 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from ocrlab.charset import Charset
+from ocrlab.data.text import WordfreqText, make_text_source
 from ocrlab.errors import OcrlabError
 from ocrlab.files import atomic_dir
 
 from .tokenizer import build_char_tokenizer
+
+# transformers (the `model` extra) is imported in the functions that build or load an LM, so
+# the text sampling and the report helpers here work without it.
 
 __all__ = [
     "ARCHS",
@@ -180,9 +186,6 @@ def unigram_perplexity(texts: Sequence[str]) -> float:
 def _text_sampler(text_source: Any, lang: str, seed: int) -> tuple[Callable[[int], str], str]:
     """(index -> line, description) for a text source object, a spec string or None."""
     if text_source is None or isinstance(text_source, str):
-        # Imported here: the text sources pull in wordfreq and are only needed to train.
-        from ocrlab.data.text import WordfreqText, make_text_source
-
         if text_source is None:
             text_source = WordfreqText(lang=lang, seed=seed)
             described = f"WordfreqText(lang={lang!r}, seed={seed})"
@@ -198,8 +201,6 @@ def _text_sampler(text_source: Any, lang: str, seed: int) -> tuple[Callable[[int
 
 
 def _default_charset(lang: str) -> Any:
-    from ocrlab.charset import Charset
-
     return Charset.preset("ja" if lang == "ja" else "latin")
 
 
@@ -258,7 +259,6 @@ def pretrain_char_lm(
         ``unigram_perplexity`` per character, ``beats_unigram``, the configuration, parameter
         count, timing and the command.
     """
-    from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     out_dir = Path(out_dir)

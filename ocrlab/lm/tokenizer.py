@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from ocrlab.errors import OcrlabError
 
+# tokenizers and transformers (the `model` extra) are imported where the tokenizer is built.
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 

@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
+import wordfreq
 from torch import nn
 
 from ocrlab.charset import Charset
@@ -416,8 +417,6 @@ class WordFreqLM:
     """
 
     def __init__(self, lang: str = "en", min_frequency: float = 1e-8) -> None:
-        import wordfreq
-
         self.lang = lang
         self.min_frequency = min_frequency
         self._word_frequency = wordfreq.word_frequency

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.utils.flop_counter import FlopCounterMode
 
 from ocrlab.errors import OcrlabError
 from ocrlab.models.config import EncoderConfig
@@ -369,8 +370,6 @@ def count_flops(encoder: Encoder, width: int = 128) -> float:
     theirs. Grad mode is turned on for the count so that PyTorch's Transformer fast path, which
     would also hide its FLOPs, stays off; no backward runs.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     aten = torch.ops.aten
     custom = {
         aten.mkldnn_rnn_layer: _rnn_layer_flops,

@@ -38,6 +38,9 @@ from ocrlab.errors import OcrlabError
 
 from .config import LMConfig
 
+# transformers (the `model` extra) is imported where the LM is loaded: a CTC-only model (no
+# Q-Former) imports this package without it.
+
 __all__ = ["IGNORE_INDEX", "PROMPT_POSITIONS", "LMBridge", "LMOutput", "load_causal_lm"]
 
 PROMPT_POSITIONS = ("sequential", "shared")

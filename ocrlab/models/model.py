@@ -20,6 +20,7 @@ from torch import nn
 
 from ..charset import Charset
 from ..config import ConfigError
+from ..data.transforms import prepare_lines
 from ..errors import OcrlabError
 from . import checkpoint
 from .config import OCRConfig
@@ -117,6 +118,7 @@ class OCRModel(nn.Module):
         self.qformer = None
         self.lm_bridge = None
         if config.qformer.enabled:
+            # the branch needs transformers (the `model` extra); the CTC path does not
             from .lm import LMBridge
             from .qformer import QFormer
 
@@ -244,8 +246,6 @@ class OCRModel(nn.Module):
         little padding is computed. ``decoder``: greedy (default) or a spec such as ``"beam"``
         (:func:`~ocrlab.models.ctc.make_decoder`). Returns one :class:`Recognition` per image, in order.
         """
-        from ..data.transforms import prepare_lines
-
         was_training = self.training
         self.eval()
         lines = prepare_lines(

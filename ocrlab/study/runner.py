@@ -5,6 +5,7 @@ evaluation set (the CTC path, and the LM-decoding path on one set) into its ``re
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import shutil
 import time
@@ -25,7 +26,7 @@ from ..data.transforms import Collate, LineTransform
 from ..evaluation import evaluate
 from ..machine import machine_info
 from ..metrics import line_errors, score
-from ..models import checkpoint
+from ..models import OCRModel, checkpoint
 from .analysis import write_report
 from .grid import (
     RESULT_NAME,
@@ -174,8 +175,6 @@ def read_series(run_dir: Path) -> dict[str, dict[str, list]]:
 
 def score_run(grid: Grid, spec: RunSpec, run_dir: Path, *, progress: bool = False):
     """Score a finished run's final weights (``checkpoints/last``) on every available set."""
-    from ..models import OCRModel  # the model extra (transformers)
-
     model = OCRModel.from_pretrained(run_dir / "checkpoints" / "last")
     model.eval()
     sets, skipped = available_sets(grid)
@@ -268,8 +267,6 @@ def run_study(
             run_one(grid, spec, out, progress=progress)
             bar.update(1)
     else:
-        import multiprocessing as mp
-
         threads = max(1, (os.cpu_count() or 1) // jobs)
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
+from ..data.transforms import prepare_lines
 from ..errors import OcrlabError
+from ..models import Recognition
 
 if TYPE_CHECKING:
     from ..models import OCRModel, Recognition
@@ -519,9 +521,6 @@ def query_attention_batch(
     """:func:`query_attention` for many lines, ``batch_size`` at a time (right-padded batches;
     the padding changes nothing in the maps of the real positions). One result per image, in
     order."""
-    from ..data.transforms import prepare_lines
-    from ..models import Recognition
-
     if model.qformer is None:
         raise AttentionError(
             "this checkpoint has no Q-Former (a CTC-only model), so it has no query attention "

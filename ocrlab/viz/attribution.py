@@ -34,9 +34,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..data.transforms import prepare_lines
 from ..errors import OcrlabError
 from ..models.ctc import CTCHead
 from ..models.lm import IGNORE_INDEX
+from .plotting import make_subplots, plotly_go
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -143,8 +145,6 @@ class _Line:
 
 def _prepare(model: OCRModel, image: Any, max_width: int | None) -> _Line:
     """Load, resize, pad and read ``image`` exactly as ``OCRModel.recognize`` does."""
-    from ..data.transforms import prepare_lines
-
     path = str(image) if isinstance(image, (str, os.PathLike)) else None
     line = prepare_lines([image], height=model.config.encoder.height, max_width=max_width)
     ((_, batch),) = line.batches()
@@ -228,6 +228,8 @@ def _captum(
     internal_batch_size: int | None,
 ) -> tuple[np.ndarray, float, float | None]:
     """Run ``method`` on objective ``f``; returns the (H_in, w) map, f(image), delta."""
+    # captum is the viz extra: imported here, so the LM-loss targets and gradient x attention,
+    # which need none of it, work without it
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 
     x = line.images.clone().requires_grad_(True)  # (1, 1, H_in, W_pad)
@@ -534,8 +536,7 @@ def attribution_figure(attr: Attribution, *, width: int | None = None) -> go.Fig
 
     Returns a plotly figure (``fig.write_html(...)``, ``fig.write_image("x.png")``).
     """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = plotly_go()
 
     H, W = attr.map.shape
     signed = attr.method == "integrated_gradients"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import OcrlabError
+from ..models import OCRModel
 from .attention import AttentionError, HeadSpec, QueryAttention, query_attention
 from .figures import MATRIX_COLORSCALE, OVERLAY_COLORSCALE
 from .plotting import (
@@ -302,8 +303,6 @@ def attention_over_training(
             "train.keep_snapshots=true and a train.save_every below train.max_steps)"
         )
     if load is None:
-        from ..models import OCRModel
-
         load = OCRModel.from_pretrained
     chosen = _evenly(found, max_checkpoints)
     readings: list[tuple[int, QueryAttention]] = []

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..charset import Charset
+from ..config import from_dict
 from ..errors import OcrlabError
+from ..models.config import OCRConfig
+from ..models.encoder import Encoder
+from ..models.qformer import QFormer
+from ..run_config import load_run_config
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -124,9 +130,6 @@ def architecture_shapes(
     import torch
     import torch.nn.functional as F
 
-    from ..charset import Charset
-    from ..models.encoder import Encoder
-
     if width < 4 or width % 4:
         raise OcrlabError(f"model_figure: width must be a positive multiple of 4, got {width}")
     ec = config.encoder
@@ -173,8 +176,6 @@ def architecture_shapes(
     )
     qc = config.qformer
     if qc.enabled:
-        from ..models.qformer import QFormer
-
         if qc.source_stage not in encoder.stages:
             raise OcrlabError(
                 f"qformer.source_stage={qc.source_stage!r} is not an encoder stage; "
@@ -195,9 +196,6 @@ def architecture_shapes(
 def _resolve(config: Any) -> tuple[OCRConfig, Path | None]:
     """An OCRConfig from an OCRConfig, a RunConfig, a checkpoint folder or a YAML preset, and
     the checkpoint folder it came from (None otherwise)."""
-    from ..config import from_dict
-    from ..models.config import OCRConfig
-
     if isinstance(config, OCRConfig):
         return config, None
     model = getattr(config, "model", None)
@@ -216,8 +214,6 @@ def _resolve(config: Any) -> tuple[OCRConfig, Path | None]:
                     f"config.json with a 'config' entry: {exc})"
                 ) from None
         if path.suffix in (".yaml", ".yml") and path.is_file():
-            from ..run_config import load_run_config
-
             return load_run_config(path).model, None
         raise OcrlabError(
             f"model_figure: {path} is neither a checkpoint folder nor a YAML preset file"
@@ -437,8 +433,6 @@ def model_figure(
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
-
-    from ..charset import Charset
 
     ocr, checkpoint = _resolve(config)
     classes = None

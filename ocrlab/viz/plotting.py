@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image as PILImage
 
 from ..errors import OcrlabError
 from ..files import write_bytes
@@ -61,8 +62,6 @@ def make_subplots(**kw):
 def _image_uri(image: Image.Image, max_width: int = 1600) -> str:
     """The image as a PNG data URI, shrunk to at most ``max_width`` pixels wide (it is only a
     background: the axes keep the original pixel coordinates)."""
-    from PIL import Image as PILImage
-
     if image.width > max_width:
         h = max(1, round(image.height * max_width / image.width))
         image = image.resize((max_width, h), PILImage.Resampling.LANCZOS)

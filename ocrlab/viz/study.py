@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .plotting import make_subplots, plotly_go
+
 _VERDICT_COLORS = {"better": "#2a9d55", "worse": "#d1495b", "noise": "#8d99ae"}
 
 
@@ -29,8 +31,7 @@ def _mean_series(runs_of_config: dict[int, dict[str, Any]], part: str, key: str)
 def study_scores_figure(results: dict[str, Any], metric: str = "cer"):
     """One panel per evaluation set: each configuration's mean (dot) and 95% CI over seeds
     (bar), with the seeds' own values as small marks; LM-decoding CER as a last panel."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = plotly_go()
 
     summary, sets = results["summary"], list(results["sets"])
     panels = sets + (["LM decoding"] if metric == "cer" else [])
@@ -81,8 +82,7 @@ def study_scores_figure(results: dict[str, Any], metric: str = "cer"):
 def study_delta_figure(results: dict[str, Any], metric: str = "cer"):
     """Forest plot: each configuration's difference from the baseline per set, with the paired
     bootstrap 95% CI, colored by verdict (better / worse / noise after Holm's correction)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = plotly_go()
 
     sets = list(results["sets"])
     fig = make_subplots(rows=1, cols=len(sets), subplot_titles=sets, shared_yaxes=True)
@@ -119,8 +119,7 @@ def study_delta_figure(results: dict[str, Any], metric: str = "cer"):
 def study_mechanism_figure(runs: dict[str, dict[int, dict[str, Any]]]):
     """Over training, per configuration (mean over seeds): the LM's share of the encoder's
     update, the gradient-norm ratio |g_lm|/|g_ctc| and their cosine."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = plotly_go()
 
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
@@ -153,8 +152,7 @@ def study_mechanism_figure(runs: dict[str, dict[int, dict[str, Any]]]):
 def study_weights_figure(runs: dict[str, dict[int, dict[str, Any]]]):
     """The effective CTC and LM weights each configuration trained with (schedules, and what
     uncertainty weighting and GradNorm chose), mean over seeds."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = plotly_go()
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("w_ctc", "w_lm"))
     for i, (config, by_seed) in enumerate(runs.items()):
@@ -175,8 +173,7 @@ def study_weights_figure(runs: dict[str, dict[int, dict[str, Any]]]):
 
 def study_curves_figure(runs: dict[str, dict[int, dict[str, Any]]]):
     """Validation CER over training per configuration (mean over seeds) and the CTC loss."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = plotly_go()
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("validation CER", "training CTC loss"))
     for i, (config, by_seed) in enumerate(runs.items()):
@@ -210,7 +207,7 @@ def study_figures(results: dict[str, Any], runs) -> dict[str, Any]:
 
 
 def _palette(i: int) -> str:
-    import plotly.express as px
+    import plotly.express as px  # the viz extra, imported when drawn (as plotting.plotly_go)
 
     colors = px.colors.qualitative.Dark24
     return colors[i % len(colors)]
