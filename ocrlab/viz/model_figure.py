@@ -13,26 +13,30 @@ one column of a two-column paper (3.5 in wide, 6.5 pt text).
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import matplotlib as mpl
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+from safetensors import safe_open
 
 from ..charset import Charset
-from ..config import from_dict
 from ..errors import OcrlabError
-from ..models.config import OCRConfig
+from ..models import checkpoint
+from ..models.config import LMConfig, OCRConfig
+from ..models.ctc import CTCHead
 from ..models.encoder import Encoder
-from ..models.qformer import QFormer
 from ..run_config import load_run_config
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from ..models.config import LMConfig, OCRConfig
 
 __all__ = ["ArchitectureShapes", "LMInfo", "architecture_shapes", "model_figure"]
 
@@ -105,8 +109,6 @@ def _lm_info(lm: LMConfig, base: Path | None) -> LMInfo:
     info.layers = next((text[k] for k in ("num_hidden_layers", "n_layer") if k in text), None)
     files = sorted(path.glob("*.safetensors"))
     if files:
-        from safetensors import safe_open
-
         total = 0
         for file in files:  # headers only; tied weights are stored once
             with safe_open(str(file), framework="pt") as f:
@@ -123,37 +125,18 @@ def architecture_shapes(
     num_classes: int | None = None,
 ) -> ArchitectureShapes:
     """The shapes and parameter counts of the model ``config`` builds, for a line ``width``
-    pixels wide (a positive multiple of 4), computed by running its modules on the ``meta``
-    device. ``num_classes``: the CTC classes incl. blank (default: the preset charset named by
+    pixels wide (a positive multiple of 4): the real modules, built on the ``meta`` device (no
+    memory, no initialization) for the parameter counts, and the encoder's own forward run once
+    for the shapes. ``num_classes``: the CTC classes incl. blank (default: the preset charset named by
     ``config.charset``; a checkpoint passes its own charset's size). ``lm_base``: the folder a
     relative LM path is relative to (default: the working directory)."""
-    import torch
-    import torch.nn.functional as F
-
     if width < 4 or width % 4:
         raise OcrlabError(f"model_figure: width must be a positive multiple of 4, got {width}")
     ec = config.encoder
-    with torch.device("meta"):
+    classes = num_classes if num_classes is not None else len(Charset.preset(config.charset))
+    with torch.device("meta"):  # the real modules, built without allocating or initializing
         encoder = Encoder(ec)
-        x = torch.empty(1, ec.in_channels, ec.height, width)  # (1, C, H, W)
-        ones = torch.ones(1, 1, 1, 1)  # every column real
-        stem = F.relu(encoder.stem(x))  # (1, stem, H/2, W/2)
-        s1 = encoder.stage1(stem, ones)
-        s2 = encoder.stage2(s1, ones)
-        s3 = encoder.stage3(s2, ones)
-        collapsed = encoder.collapse(s3)  # (1, C2, 1, W/4)
-    maps = {
-        "input": (ec.in_channels, ec.height, width),
-        "stem": tuple(stem.shape[1:]),
-        "stage1": tuple(s1.shape[1:]),
-        "stage2": tuple(s2.shape[1:]),
-        "stage3": tuple(s3.shape[1:]),
-        "collapse": tuple(collapsed.shape[1:]),
-    }
-    sequences = {
-        name: (math.ceil(width / info.stride), info.channels)
-        for name, info in encoder.stages.items()
-    }
+        ctc_head = CTCHead(ec.d_model, classes)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     params = {
         "stem": count(encoder.stem),
@@ -164,8 +147,25 @@ def architecture_shapes(
     }
     if encoder.context is not None:
         params["context"] = count(encoder.context)
-    classes = num_classes if num_classes is not None else len(Charset.preset(config.charset))
-    params["ctc_head"] = ec.d_model * classes + classes
+    params["ctc_head"] = count(ctc_head)
+    # The encoder's own forward gives the shapes. It cannot run on the meta device (it checks
+    # the widths and packs the BiLSTM's sequences by their lengths), so the meta modules get
+    # uninitialized CPU storage and run once on a blank line; hooks record each block's output.
+    encoder.to_empty(device="cpu").eval()
+    maps: dict[str, tuple[int, ...]] = {"input": (ec.in_channels, ec.height, width)}
+    hooks = [
+        getattr(encoder, name).register_forward_hook(
+            lambda _m, _i, out, name=name: maps.__setitem__(name, tuple(out.shape[1:]))
+        )
+        for name in ("stem", "stage1", "stage2", "stage3", "collapse")
+    ]
+    try:
+        with torch.no_grad():
+            out = encoder(torch.zeros(1, ec.in_channels, ec.height, width))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    sequences = {name: tuple(x.shape[1:]) for name, x in out.stages.items()}
     shapes = ArchitectureShapes(
         width=width,
         height=ec.height,
@@ -181,6 +181,8 @@ def architecture_shapes(
                 f"qformer.source_stage={qc.source_stage!r} is not an encoder stage; "
                 f"stages: {', '.join(encoder.stages)}"
             )
+        from ..models.qformer import QFormer  # the `model` extra (transformers), as in OCRModel
+
         with torch.device("meta"):
             qformer = QFormer(qc, encoder_width=encoder.stages[qc.source_stage].channels)
         params["qformer"] = count(qformer)
@@ -193,28 +195,26 @@ def architecture_shapes(
 # -- config input -----------------------------------------------------------------------------
 
 
-def _resolve(config: Any) -> tuple[OCRConfig, Path | None]:
-    """An OCRConfig from an OCRConfig, a RunConfig, a checkpoint folder or a YAML preset, and
-    the checkpoint folder it came from (None otherwise)."""
+def _resolve(config: Any) -> tuple[OCRConfig, Path | None, Charset | None]:
+    """An OCRConfig from an OCRConfig, a RunConfig, a checkpoint folder or a YAML preset; the
+    checkpoint folder it came from and that checkpoint's charset (None otherwise)."""
     if isinstance(config, OCRConfig):
-        return config, None
+        return config, None, None
     model = getattr(config, "model", None)
     if isinstance(model, OCRConfig):  # a RunConfig
-        return model, None
+        return model, None, None
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
         if path.is_dir():
-            meta_path = path / "config.json"
             try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                return from_dict(OCRConfig, meta["config"]), path
-            except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                ocr, charset = checkpoint.read_model_config(path)
+            except OcrlabError as exc:  # CheckpointError included
                 raise OcrlabError(
-                    f"model_figure: {path} is not an ocrlab checkpoint (no readable "
-                    f"config.json with a 'config' entry: {exc})"
+                    f"model_figure: {path} is not an ocrlab checkpoint ({exc})"
                 ) from None
+            return ocr, path, charset
         if path.suffix in (".yaml", ".yml") and path.is_file():
-            return load_run_config(path).model, None
+            return load_run_config(path).model, None, None
         raise OcrlabError(
             f"model_figure: {path} is neither a checkpoint folder nor a YAML preset file"
         )
@@ -398,8 +398,6 @@ def _shrink_to_fit(fig: Figure, items: list[tuple[Any, float, Any]]) -> None:
 
 def _png_bytes(fig: Any) -> bytes:
     """``fig`` as PNG bytes (what a notebook displays)."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -428,17 +426,9 @@ def model_figure(
     is dropped at inference (the Q-Former and LM branch). Maps are channels x height x width,
     sequences positions x features. Returns the matplotlib Figure.
     """
-    import matplotlib as mpl
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
-
-    ocr, checkpoint = _resolve(config)
-    classes = None
-    if checkpoint is not None and (checkpoint / "charset.json").is_file():
-        classes = len(Charset.load(checkpoint / "charset.json"))  # may be no preset
-    shapes = architecture_shapes(ocr, width, lm_base=checkpoint, num_classes=classes)
+    ocr, folder, charset = _resolve(config)
+    classes = len(charset) if charset is not None else None  # a checkpoint's may be no preset
+    shapes = architecture_shapes(ocr, width, lm_base=folder, num_classes=classes)
     if path is not None and Path(path).suffix.lower() not in _SUFFIXES:
         raise OcrlabError(
             f"model_figure: cannot save {path}: the suffix picks the format, one of "
