@@ -36,8 +36,20 @@ def to_dict(config: Any) -> Any:
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys are an error that names the key path."""
+    """Build dataclass ``cls`` from ``data``; unknown keys are an error that names the key path.
+
+    A class with a ``PRESETS`` table (name -> field values) also takes ``preset: NAME``: the
+    preset's values, with the fields given beside it overriding them."""
     data = dict(data or {})
+    presets = getattr(cls, "PRESETS", None)
+    if isinstance(presets, Mapping) and "preset" in data:
+        name = data.pop("preset")
+        if name not in presets:
+            raise ConfigError(
+                f"{where}preset: unknown {cls.__name__} preset {name!r}; "
+                f"choose one of {', '.join(presets)}"
+            )
+        data = {**presets[name], **data}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)

@@ -65,3 +65,21 @@ def test_missing_and_bad_yaml_files(tmp_path):
     bad.write_text("inner: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(Outer, bad)
+
+
+def test_a_preset_fills_the_fields_and_the_fields_beside_it_override_it():
+    from ocrlab.models.config import EncoderConfig
+    from ocrlab.run_config import RunConfig
+
+    run = from_dict(RunConfig, {"model": {"encoder": {"preset": "tiny", "dropout": 0.3}}})
+    tiny = EncoderConfig.PRESETS["tiny"]
+    assert run.model.encoder.d_model == tiny["d_model"] == 32
+    assert run.model.encoder.channels == tiny["channels"]
+    assert run.model.encoder.dropout == 0.3, "a field given beside the preset wins"
+    assert from_dict(EncoderConfig, {"preset": "small"}) == EncoderConfig(), "small: the defaults"
+    # written back resolved: a saved config holds the sizes, not a name whose table may change
+    assert "preset" not in to_dict(run.model.encoder)
+    with pytest.raises(ConfigError, match=r"model\.encoder\.preset: unknown EncoderConfig preset"):
+        from_dict(RunConfig, {"model": {"encoder": {"preset": "huge"}}})
+    with pytest.raises(ConfigError, match="unknown config key"):
+        from_dict(Outer, {"inner": {"preset": "tiny"}})  # no PRESETS table: not a key

@@ -100,7 +100,9 @@ def test_bad_input_and_config() -> None:
         enc(torch.rand(1, 1, 48, 32))
     with pytest.raises(OcrlabError, match="widths"):
         enc(torch.rand(2, 1, 32, 32), torch.tensor([32, 36]))
-    with pytest.raises(OcrlabError, match="unknown encoder preset"):
+    with pytest.raises(
+        OcrlabError, match="unknown EncoderConfig preset 'huge'; choose one of tiny"
+    ):
         encoder_preset("huge")
     with pytest.raises(OcrlabError, match="context"):
         Encoder(replace(encoder_preset("tiny"), context="gru"))

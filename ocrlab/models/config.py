@@ -8,6 +8,7 @@ The whole config is saved inside every checkpoint and run folder and rebuilds th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -17,8 +18,30 @@ class EncoderConfig:
     ``channels[i]`` / ``blocks[i]`` give the width and residual-block count of stage ``i``;
     the stem and the first downsampling halve the width (stride 4 in total), later ones only the
     height. ``context`` adds a sequence model after the CNN: "none", "bilstm" or "transformer".
-    The defaults are the ``small`` preset (``ocrlab.models.encoder.encoder_preset``).
+    The defaults are the ``small`` preset. A config picks a preset by name,
+    ``encoder: {preset: tiny}``, and may set any field beside it (:data:`PRESETS`).
     """
+
+    #: The encoder sizes the project is tested and benchmarked with, the one place they are
+    #: defined (``benchmarks/bench_encoder_flops.py`` measures them, ``benchmarks/results/
+    #: encoder.json``):
+    #: ``tiny``: tests, ~15k parameters, d_model 32, a one-layer BiLSTM;
+    #: ``small``: the CPU default (the field defaults), ~0.45 GFLOP per 32x128 crop, of which
+    #: the 2-layer BiLSTM at d_model 512 is 0.2, so the CNN is half the width of ``base``;
+    #: ``base``: GPU, about 4x ``small`` (wider CNN, more blocks), same d_model and BiLSTM.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {
+            "stem_channels": 8,
+            "channels": [8, 16, 16],
+            "blocks": [1, 1, 1],
+            "d_model": 32,
+            "context_layers": 1,
+            "context_heads": 4,
+            "dropout": 0.0,
+        },
+        "small": {},
+        "base": {"stem_channels": 32, "channels": [64, 128, 256], "blocks": [2, 3, 3]},
+    }
 
     in_channels: int = 1
     height: int = 32

@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
+from ocrlab.config import from_dict
 from ocrlab.errors import OcrlabError
 from ocrlab.models.config import EncoderConfig
 
@@ -49,50 +50,13 @@ __all__ = [
 ]
 
 CONTEXTS = ("none", "bilstm", "transformer")
-PRESETS = ("tiny", "small", "base")
+PRESETS = tuple(EncoderConfig.PRESETS)
 
 
 def encoder_preset(name: str) -> EncoderConfig:
-    """The encoder sizes the project is tested and benchmarked with.
-
-    - ``"tiny"``: tests; ~15k parameters, d_model 32, a one-layer BiLSTM.
-    - ``"small"``: the CPU default; ~0.45 GFLOP per 32x128 crop (FlopCounterMode, one
-      multiply-add = 2 FLOPs). d_model 512 with a 2-layer BiLSTM costs 0.2 GFLOP of that at
-      T = 32, so the CNN is half the width of ``base``.
-    - ``"base"``: GPU; about 4x ``small`` (wider CNN, more blocks), same d_model and BiLSTM.
-
-    ``benchmarks/bench_encoder_flops.py`` measures all three (``benchmarks/results/encoder.json``).
-    """
-    if name == "tiny":
-        return EncoderConfig(
-            stem_channels=8,
-            channels=[8, 16, 16],
-            blocks=[1, 1, 1],
-            d_model=32,
-            context="bilstm",
-            context_layers=1,
-            context_heads=4,
-            dropout=0.0,
-        )
-    if name == "small":
-        return EncoderConfig(
-            stem_channels=16,
-            channels=[32, 64, 128],
-            blocks=[1, 2, 2],
-            d_model=512,
-            context="bilstm",
-            context_layers=2,
-        )
-    if name == "base":
-        return EncoderConfig(
-            stem_channels=32,
-            channels=[64, 128, 256],
-            blocks=[2, 3, 3],
-            d_model=512,
-            context="bilstm",
-            context_layers=2,
-        )
-    raise OcrlabError(f"unknown encoder preset {name!r}; choose one of {', '.join(PRESETS)}")
+    """The :class:`EncoderConfig` of preset ``name`` (``EncoderConfig.PRESETS``: tiny, small,
+    base)."""
+    return from_dict(EncoderConfig, {"preset": name})
 
 
 @dataclass(frozen=True)
