@@ -1,52 +1,28 @@
-"""Deterministic text sources: the strings that the synthetic renderer draws.
-
-A text source maps an index to a line: ``source.sample(i)`` (or ``source(i)``) returns the same
-string for the same source arguments, ``seed`` and ``i`` on every machine and in every process,
-because each sample draws from its own ``numpy.random.default_rng([seed, i, salt])``. The salt keeps
-the text's random stream apart from the renderer's, which is seeded ``[seed, i]``.
-
-- :class:`WordfreqText`: words drawn by frequency from ``wordfreq`` (its data ships with the
-  package, no network), mixed with numbers, dates, times, prices, codes, e-mail addresses and URLs
-  into lines of a chosen length range; or single words for scene-text-like crops.
-- :class:`CorpusText`: the lines of a user's UTF-8 corpus file, cut into windows.
-- :class:`PseudoText`: lines of made-up, pronounceable words (``"pseudo"``), text no language
-  model has seen; with ``WordfreqText(rank_from=...)`` (rare words) the test where an LM prior
-  could hurt.
-- :func:`make_text_source`: any of them from a spec string such as ``"wordfreq:ja"``.
-"""
+"""Realistic lines from word frequencies (:class:`WordfreqText`): words drawn by frequency from
+``wordfreq`` (its data ships with the package, no network), mixed with numbers, dates, times,
+prices, codes, e-mail addresses and URLs into lines of a chosen length range; or single words
+for scene-text-like crops."""
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
-import os
 import string
 import unicodedata
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import wordfreq
 
 from ocrlab.errors import DataError
-from ocrlab.files import read_text_lines
+
+from .source import check_lengths, check_seed, sample_rng
 
 if TYPE_CHECKING:
     from ocrlab.charset import Charset
 
-__all__ = [
-    "DEFAULT_MIX",
-    "KINDS",
-    "CorpusText",
-    "PseudoText",
-    "TextSource",
-    "WordfreqText",
-    "make_text_source",
-    "unigram_frequencies",
-]
 
 KINDS = ("word", "number", "date", "time", "price", "code", "email", "url")
 """The kinds of token a :class:`WordfreqText` line is made of; ``mix`` weighs them."""
@@ -66,10 +42,6 @@ thousand lines hold all of them many times."""
 
 # Scripts written without spaces between words: their lines join tokens directly.
 NO_SPACE_LANGS = frozenset({"ja", "zh"})
-
-# Second entropy word of every text sample's generator (``b"TEXT"``), so that the text's stream
-# differs from the renderer's ``default_rng([seed, index])`` for the same sample.
-_SALT = 0x54455854
 
 _MONTHS = [
     "January",
@@ -101,38 +73,6 @@ _CODE_TEMPLATES = (
     "A9A 9A9",
     "AA99 AAA",
 )
-
-
-@runtime_checkable
-class TextSource(Protocol):
-    """Anything that gives line ``index`` as a string, the same one every time."""
-
-    def sample(self, index: int) -> str: ...
-
-    def __call__(self, index: int) -> str: ...
-
-
-def _check_index(index: int) -> int:
-    if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or index < 0:
-        raise DataError(f"text sample index must be a non-negative integer, got {index!r}")
-    return int(index)
-
-
-def _rng(seed: int, index: int, *stream: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _check_index(index), _SALT, *stream])
-
-
-def _check_seed(seed: int) -> int:
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_lengths(min_chars: int, max_chars: int | None) -> None:
-    if min_chars < 1:
-        raise DataError(f"min_chars must be >= 1, got {min_chars}")
-    if max_chars is not None and max_chars < min_chars:
-        raise DataError(f"max_chars ({max_chars}) must be >= min_chars ({min_chars})")
 
 
 # -- wordfreq vocabulary ------------------------------------------------------------------------
@@ -249,8 +189,8 @@ class WordfreqText:
         charset: Charset | None = None,
     ) -> None:
         self.lang = lang
-        self.seed = _check_seed(seed)
-        _check_lengths(min_chars, max_chars)
+        self.seed = check_seed(seed)
+        check_lengths(min_chars, max_chars)
         self.min_chars, self.max_chars = min_chars, max_chars
         self.vocab_size = vocab_size
         self.words_only = words_only
@@ -308,7 +248,7 @@ class WordfreqText:
 
     def sample(self, index: int) -> str:
         """Line ``index`` of this source: ``min_chars <= len(line) <= max_chars``."""
-        rng = _rng(self.seed, index, self._stream)
+        rng = sample_rng(self.seed, index, self._stream)
         return self._word(rng) if self.words_only else self._line(rng)
 
     # -- assembly -------------------------------------------------------------------------------
@@ -559,252 +499,3 @@ class WordfreqText:
             f"{host}.{tld}/{path}",
         )
         return forms[int(rng.integers(len(forms)))]
-
-
-class CorpusText:
-    """Lines of a user's UTF-8 corpus file, in a seeded order.
-
-    Whitespace runs become single spaces and empty lines are skipped. With ``max_chars``, a longer
-    line is cut into windows at word boundaries (a word longer than ``max_chars``, or a line of a
-    script without spaces, is cut at ``max_chars``). Windows shorter than ``min_chars`` are left
-    out. ``sample(i)`` is window ``perm_e[i % n]`` where ``perm_e`` is a seeded permutation for
-    epoch ``e = i // n``: each run of ``n`` indices visits every window once. ``shuffle=False``
-    gives the windows in file order.
-
-    The whole file is read at construction (memory ~ its size); errors name the file, and the
-    line for text that is not UTF-8.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        seed: int = 0,
-        min_chars: int = 1,
-        max_chars: int | None = None,
-        *,
-        shuffle: bool = True,
-    ) -> None:
-        self.path = Path(path)
-        self.seed = _check_seed(seed)
-        _check_lengths(min_chars, max_chars)
-        self.min_chars, self.max_chars, self.shuffle = min_chars, max_chars, shuffle
-        windows: list[str] = []
-        nonempty = 0
-        for line in read_text_lines(self.path):
-            words = line.split()
-            if not words:
-                continue
-            nonempty += 1
-            for window in _windows(words, max_chars):
-                if len(window) >= min_chars:
-                    windows.append(window)
-        if nonempty == 0:
-            raise DataError(f"{self.path}: corpus has no non-empty lines")
-        if not windows:
-            raise DataError(f"{self.path}: no line of the corpus has at least {min_chars} chars")
-        self.windows = windows
-        self._perms: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        """Number of windows; indices beyond it start another pass in another order."""
-        return len(self.windows)
-
-    def __repr__(self) -> str:
-        return f"CorpusText({str(self.path)!r}, seed={self.seed}, {len(self)} windows)"
-
-    def __call__(self, index: int) -> str:
-        return self.sample(index)
-
-    def sample(self, index: int) -> str:
-        n = len(self.windows)
-        epoch, pos = divmod(_check_index(index), n)
-        if not self.shuffle:
-            return self.windows[pos]
-        perm = self._perms.get(epoch)
-        if perm is None:
-            if len(self._perms) >= 2:  # a DataLoader reads one or two passes at a time
-                self._perms.pop(next(iter(self._perms)))
-            perm = np.random.default_rng([self.seed, epoch, _SALT]).permutation(n)
-            self._perms[epoch] = perm
-        return self.windows[int(perm[pos])]
-
-
-def _windows(words: list[str], max_chars: int | None) -> Iterator[str]:
-    """Pack ``words`` greedily into space-joined windows of at most ``max_chars`` characters."""
-    if max_chars is None:
-        yield " ".join(words)
-        return
-    current = ""
-    for word in words:
-        while len(word) > max_chars:
-            if current:
-                yield current
-                current = ""
-            yield word[:max_chars]
-            word = word[max_chars:]
-        if not current:
-            current = word
-        elif len(current) + 1 + len(word) <= max_chars:
-            current += " " + word
-        else:
-            yield current
-            current = word
-    if current:
-        yield current
-
-
-class PseudoText:
-    """Lines of made-up, pronounceable words ("brendal tasko Vimer"): text no language model has
-    seen, where an LM prior can only hurt. Words are 1-4 syllables of (consonant cluster, vowel
-    group, optional coda); casing as in :class:`WordfreqText` lines. ``words_only``: one word.
-    Deterministic in (``seed``, index) like the other sources."""
-
-    ONSETS = (
-        *"bcdfghjklmnprstvwz",
-        "br",
-        "cr",
-        "dr",
-        "fl",
-        "gr",
-        "pl",
-        "st",
-        "tr",
-        "sh",
-        "ch",
-        "th",
-    )
-    VOWELS = (*"aeiou", "ai", "ea", "ou", "io", "y")
-    CODAS = ("", "", "", *"nrlstmk", "nd", "st", "rk")
-
-    def __init__(
-        self,
-        seed: int = 0,
-        min_chars: int = 1,
-        max_chars: int = 40,
-        *,
-        words_only: bool = False,
-        charset: Charset | None = None,
-    ) -> None:
-        self.seed = _check_seed(seed)
-        _check_lengths(min_chars, max_chars)
-        self.min_chars, self.max_chars = min_chars, max_chars
-        self.words_only = words_only
-        if charset is not None and charset.missing(string.ascii_letters):
-            raise DataError(f"charset {charset.name!r} lacks Latin letters for made-up words")
-        if charset is not None and not words_only and charset.missing(" "):
-            raise DataError(f"charset {charset.name!r} has no space; use words_only=True")
-
-    def __repr__(self) -> str:
-        return (
-            f"PseudoText(seed={self.seed}, min_chars={self.min_chars}, "
-            f"max_chars={self.max_chars}, words_only={self.words_only})"
-        )
-
-    def __call__(self, index: int) -> str:
-        return self.sample(index)
-
-    def _word(self, rng: np.random.Generator) -> str:
-        pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
-        n = int(rng.choice([1, 2, 2, 3, 3, 4]))
-        return "".join(pick(self.ONSETS) + pick(self.VOWELS) + pick(self.CODAS) for _ in range(n))
-
-    def sample(self, index: int) -> str:
-        rng = _rng(self.seed, index, 0x5E0D)
-        target = int(rng.integers(self.min_chars, self.max_chars + 1))
-        text = ""
-        for _ in range(100):
-            word = self._word(rng)
-            r = rng.random()
-            word = word.upper() if r < 0.1 else word.capitalize() if r < 0.3 else word
-            text = word if self.words_only or not text else f"{text} {word}"
-            if len(text) >= target:
-                break
-        while len(text) < self.min_chars:
-            text += self._word(rng)
-        text = text[: self.max_chars]
-        return text.rstrip() if len(text.rstrip()) >= self.min_chars else text.replace(" ", "a")
-
-
-_SOURCES: dict[str, type] = {
-    "wordfreq": WordfreqText,
-    "corpus": CorpusText,
-    "pseudo": PseudoText,
-}
-_FIRST_ARG = {"wordfreq": "lang", "corpus": "path"}
-
-
-def _parse_value(key: str, value: str) -> Any:
-    if key == "mix":  # mix=word:0.9;price:0.1
-        try:
-            return {k.strip(): float(w) for k, w in (p.split(":") for p in value.split(";"))}
-        except ValueError:
-            raise DataError(f"mix must look like 'word:0.9;price:0.1', got {value!r}") from None
-    low = value.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
-def make_text_source(
-    spec: str | Mapping[str, Any] | TextSource,
-    seed: int = 0,
-    *,
-    charset: Charset | None = None,
-) -> TextSource:
-    """Build a text source from a spec.
-
-    - ``"wordfreq:en"``, ``"wordfreq:ja,max_chars=20"``, ``"wordfreq:en,words_only=true"``,
-      ``"wordfreq:en,mix=word:0.9;price:0.1"``; ``"wordfreq"`` alone means English.
-    - ``"corpus:/path/to/lines.txt"``, ``"corpus:lines.txt,max_chars=40,shuffle=false"``
-      (the path ends at the first comma).
-    - a mapping ``{"kind": "wordfreq", "lang": "en", ...}`` or ``{"kind": "corpus", "path": ...}``.
-    - an existing text source, returned as it is.
-
-    ``seed`` applies unless the spec sets its own; ``charset`` is passed to :class:`WordfreqText`.
-    """
-    if isinstance(spec, TextSource) and not isinstance(spec, Mapping):
-        return spec
-    if isinstance(spec, str):
-        head, *options = spec.split(",")
-        kind, _, first = head.partition(":")
-        kwargs: dict[str, Any] = {}
-        if first:
-            kwargs[_FIRST_ARG.get(kind.strip(), "_")] = first.strip()
-        for option in options:
-            key, eq, value = option.partition("=")
-            if not eq:
-                raise DataError(f"text source spec {spec!r}: expected key=value, got {option!r}")
-            kwargs[key.strip()] = _parse_value(key.strip(), value.strip())
-        kind = kind.strip()
-    elif isinstance(spec, Mapping):
-        kwargs = dict(spec)
-        kind = str(kwargs.pop("kind", ""))
-    else:
-        raise DataError(f"text source spec must be a string or a mapping, got {spec!r}")
-    cls = _SOURCES.get(kind)
-    if cls is None:
-        raise DataError(
-            f"unknown text source {kind!r} in {spec!r}; use 'wordfreq:<lang>', 'corpus:<path>' or 'pseudo'"
-        )
-    params = inspect.signature(cls).parameters
-    unknown = sorted(set(kwargs) - set(params))
-    if unknown:
-        raise DataError(
-            f"text source spec {spec!r}: unknown option(s) {', '.join(unknown)}; "
-            f"{kind} takes {', '.join(params)}"
-        )
-    if kind == "corpus" and "path" not in kwargs:
-        raise DataError(f"text source spec {spec!r}: give the corpus path, 'corpus:<path>'")
-    kwargs.setdefault("seed", seed)
-    if kind in ("wordfreq", "pseudo") and charset is not None:
-        kwargs.setdefault("charset", charset)
-    return cls(**kwargs)
