@@ -7,7 +7,7 @@ and the tests can check that all of them agree:
 
 - greedy: one :class:`~ocrlab.models.ctc.Decoded` per line (text, per-character max
   probability, frame spans, class ids, best-path log-probability), as ``greedy_decode``;
-- beam: one ``(ids, score)`` per line, as the library's ``_prefix_search`` (no LM): the best
+- beam: one ``(ids, score)`` per line, as the library's ``prefix_search`` (no LM): the best
   prefix's class ids and its log-probability summed over alignments.
 
 Tie rules (shared with the C code): argmax ties go to the lowest class id; a frame's candidate
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ocrlab.charset import Charset
-from ocrlab.models.ctc import Decoded, _prefix_search, greedy_decode
+from ocrlab.models.ctc import Decoded, prefix_search, greedy_decode
 
 HERE = Path(__file__).resolve().parent
 C_SOURCE = HERE / "ctc_decode.c"
@@ -267,7 +267,7 @@ def beam_numpy(log_probs, lengths, beam_width=10, top_k=TOP_K, min_lp=MIN_LP):
 
 
 def beam_torch(log_probs, lengths, beam_width=10, top_k=TOP_K, min_lp=MIN_LP):
-    """The library's prefix search (``ocrlab.models.ctc._prefix_search``, what
+    """The library's prefix search (``ocrlab.models.ctc.prefix_search``, what
     ``beam_search`` runs per line before its forced alignment), without an LM."""
     B, T, C = log_probs.shape
     k = min(top_k, C - 1)
@@ -276,7 +276,7 @@ def beam_torch(log_probs, lengths, beam_width=10, top_k=TOP_K, min_lp=MIN_LP):
     out = []
     for b in range(B):
         L = min(max(int(lengths[b]), 0), T)
-        ids, score = _prefix_search(lp[b, :L], charset, beam_width, None, 1.0, 0.0, k, min_lp)
+        ids, score = prefix_search(lp[b, :L], charset, beam_width, None, 1.0, 0.0, k, min_lp)
         out.append((list(ids), score))
     return out
 
