@@ -39,7 +39,8 @@ import numpy as np
 import torch
 
 from ocrlab.charset import Charset
-from ocrlab.models.ctc import Decoded, prefix_search, greedy_decode
+from ocrlab.models.ctc import Decoded, greedy_decode, prefix_search
+from ocrlab.models.ctc.greedy import decoded_line
 
 HERE = Path(__file__).resolve().parent
 C_SOURCE = HERE / "ctc_decode.c"
@@ -50,17 +51,6 @@ NEG_INF = float("-inf")
 
 GREEDY_VARIANTS = ("python", "numpy", "torch", "c")
 BEAM_VARIANTS = ("python", "numpy", "torch", "c")
-
-
-def _decoded(charset: Charset, ids, probs, spans, score: float) -> Decoded:
-    return Decoded(
-        text=charset.decode(ids),
-        confidence=math.prod(probs),
-        char_confidences=probs,
-        spans=spans,
-        ids=ids,
-        score=score,
-    )
 
 
 # -- greedy ----------------------------------------------------------------------------------
@@ -93,7 +83,7 @@ def greedy_python(log_probs: np.ndarray, lengths: np.ndarray, charset: Charset) 
                     if p > probs[-1]:
                         probs[-1] = p
             prev = best
-        out.append(_decoded(charset, ids, probs, spans, score))
+        out.append(decoded_line(charset, ids, probs, spans, score))
     return out
 
 
@@ -128,7 +118,7 @@ def greedy_numpy(log_probs: np.ndarray, lengths: np.ndarray, charset: Charset) -
     for b, n in enumerate(counts):
         j = i + n
         spans = list(zip(firsts[i:j], lasts[i:j], strict=True))
-        out.append(_decoded(charset, ids[i:j], probs[i:j], spans, scores[b]))
+        out.append(decoded_line(charset, ids[i:j], probs[i:j], spans, scores[b]))
         i = j
     return out
 
@@ -358,7 +348,7 @@ class CDecoder:
         for b, k in enumerate(n.tolist()):
             j = i + k
             spans = list(zip(firsts[i:j], lasts[i:j], strict=True))
-            out.append(_decoded(charset, ids_[i:j], probs[i:j], spans, scores[b]))
+            out.append(decoded_line(charset, ids_[i:j], probs[i:j], spans, scores[b]))
             i = j
         return out
 

@@ -65,6 +65,8 @@ def check_log_probs(log_probs: torch.Tensor, lengths: torch.Tensor | None, chars
 
 
 def decoded_line(charset: Charset, ids, probs, spans, score: float) -> Decoded:
+    """A :class:`Decoded` from class ids, their probabilities and frame spans; the line's
+    confidence is the product of its characters'."""
     return Decoded(
         text=charset.decode(ids),
         confidence=math.prod(probs),
