@@ -4,8 +4,9 @@ each with its named presets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+import copy
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 LOOKS = ("document", "scene")
 CROPS = ("line", "word", "mixed")
@@ -48,58 +49,66 @@ class Degradations:
     p_low_contrast: float = 0.05
     contrast_range: tuple[float, float] = (0.3, 0.6)
 
+    #: Named presets: field values over the defaults above (filled in below the class: ``none``
+    #: turns every ``p_*`` field off). :meth:`preset` builds one.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+
     @classmethod
     def preset(cls, name: str) -> Degradations:
         """``"none"``/``"clean"`` (all off), ``"default"``, ``"scene"`` (camera words: stronger
         rotation and perspective, small blurry JPEG crops, occlusion, low contrast), or
         ``"degraded"`` (heavy)."""
-        if name in ("none", "clean"):
-            return cls(**{f.name: 0.0 for f in fields(cls) if f.name.startswith("p_")})
-        if name == "default":
-            return cls()
-        if name == "scene":
-            # incidental scene words (ICDAR 2015 style) are tilted, seen at an angle, small
-            # and compressed far more often than printed lines
-            return cls(
-                p_blur=0.3,
-                p_rotate=0.35,
-                rotate_deg=10.0,
-                p_shear=0.2,
-                shear=0.3,
-                p_perspective=0.3,
-                perspective=0.3,
-                p_lowres=0.3,
-                lowres_scale=(0.35, 0.8),
-                p_lowres_jpeg=0.5,
-                p_occlusion=0.12,
-                p_low_contrast=0.15,
+        if name not in cls.PRESETS:
+            raise ValueError(
+                f"unknown degradation preset {name!r}; choose {', '.join(cls.PRESETS)}"
             )
-        if name == "degraded":
-            return cls(
-                p_blur=0.6,
-                blur_sigma=(0.5, 2.0),
-                p_noise=0.5,
-                noise_sigma=(5.0, 25.0),
-                p_jpeg=0.5,
-                jpeg_quality=(10, 60),
-                p_rotate=0.4,
-                rotate_deg=5.0,
-                p_shear=0.25,
-                shear=0.35,
-                p_perspective=0.3,
-                perspective=0.25,
-                p_lowres=0.4,
-                lowres_scale=(0.25, 0.6),
-                p_lowres_jpeg=0.5,
-                p_lines=0.3,
-                p_occlusion=0.3,
-                occlusion_frac=(0.1, 0.3),
-                p_low_contrast=0.25,
-                contrast_range=(0.25, 0.5),
-            )
-        raise ValueError(
-            f"unknown degradation preset {name!r}; choose none, default, scene or degraded"
-        )
+        return cls(**cls.PRESETS[name])
+
+
+_NO_DEGRADATIONS = {f.name: 0.0 for f in fields(Degradations) if f.name.startswith("p_")}
+Degradations.PRESETS.update(
+    none=_NO_DEGRADATIONS,
+    clean=_NO_DEGRADATIONS,
+    default={},
+    # incidental scene words (ICDAR 2015 style) are tilted, seen at an angle, small and
+    # compressed far more often than printed lines
+    scene=dict(
+        p_blur=0.3,
+        p_rotate=0.35,
+        rotate_deg=10.0,
+        p_shear=0.2,
+        shear=0.3,
+        p_perspective=0.3,
+        perspective=0.3,
+        p_lowres=0.3,
+        lowres_scale=(0.35, 0.8),
+        p_lowres_jpeg=0.5,
+        p_occlusion=0.12,
+        p_low_contrast=0.15,
+    ),
+    degraded=dict(
+        p_blur=0.6,
+        blur_sigma=(0.5, 2.0),
+        p_noise=0.5,
+        noise_sigma=(5.0, 25.0),
+        p_jpeg=0.5,
+        jpeg_quality=(10, 60),
+        p_rotate=0.4,
+        rotate_deg=5.0,
+        p_shear=0.25,
+        shear=0.35,
+        p_perspective=0.3,
+        perspective=0.25,
+        p_lowres=0.4,
+        lowres_scale=(0.25, 0.6),
+        p_lowres_jpeg=0.5,
+        p_lines=0.3,
+        p_occlusion=0.3,
+        occlusion_frac=(0.1, 0.3),
+        p_low_contrast=0.25,
+        contrast_range=(0.25, 0.5),
+    ),
+)
 
 
 @dataclass
@@ -200,37 +209,44 @@ class SynthConfig:
                 f"SynthConfig.size_range must be (min>=4, max>=min): {self.size_range}"
             )
 
+    #: Named presets: field values over the defaults (``degrade`` names a
+    #: :attr:`Degradations.PRESETS` entry), filled in below the class. :meth:`preset` builds one.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+
     @classmethod
     def preset(cls, name: str = "default", **overrides: Any) -> SynthConfig:
         """``"clean"`` (no degradations), ``"default"``, ``"degraded"`` (heavy degradations),
         ``"scene"`` (word crops, mostly scene look: curved words, natural textures, the
-        ``"scene"`` degradations)."""
-        if name == "clean":
-            base = cls(degrade=Degradations.preset("none"))
-        elif name == "default":
-            base = cls()
-        elif name == "degraded":
-            base = cls(degrade=Degradations.preset("degraded"))
-        elif name == "scene":
-            # tight crops of single words, mostly in the scene look (signage, posters, shop
-            # fronts): what scene-text benchmarks such as IIIT5K show
-            base = cls(
-                p_scene=0.8,
-                crop="word",
-                p_ligatures=0.15,
-                p_curve=0.15,
-                scene_backgrounds={
-                    "flat": 0.12,
-                    "gradient": 0.13,
-                    "noise": 0.05,
-                    "paper": 0.05,
-                    "photo": 0.35,
-                    "texture": 0.3,
-                },
-                degrade=Degradations.preset("scene"),
-            )
-        else:
+        ``"scene"`` degradations); ``overrides`` set fields on top."""
+        if name not in cls.PRESETS:
             raise ValueError(
-                f"unknown SynthConfig preset {name!r}; choose clean, default, degraded, scene"
+                f"unknown SynthConfig preset {name!r}; choose {', '.join(cls.PRESETS)}"
             )
-        return replace(base, **overrides) if overrides else base
+        values = copy.deepcopy(cls.PRESETS[name])  # no two configs share a mutable field
+        if "degrade" in values:
+            values["degrade"] = Degradations.preset(values["degrade"])
+        return cls(**{**values, **overrides})
+
+
+SynthConfig.PRESETS.update(
+    clean={"degrade": "none"},
+    default={},
+    degraded={"degrade": "degraded"},
+    # tight crops of single words, mostly in the scene look (signage, posters, shop fronts):
+    # what scene-text benchmarks such as IIIT5K show
+    scene={
+        "p_scene": 0.8,
+        "crop": "word",
+        "p_ligatures": 0.15,
+        "p_curve": 0.15,
+        "scene_backgrounds": {
+            "flat": 0.12,
+            "gradient": 0.13,
+            "noise": 0.05,
+            "paper": 0.05,
+            "photo": 0.35,
+            "texture": 0.3,
+        },
+        "degrade": "scene",
+    },
+)
