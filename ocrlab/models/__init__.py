@@ -9,8 +9,10 @@ from .checkpoint import CONFIG_NAME, CheckpointError
 from .config import EncoderConfig, LMConfig, OCRConfig, QFormerConfig
 from .model import OCRModel, OCROutput, Recognition
 
-#: The bundled model's folder name (``models/`` of the repository holds weights; this package's
-#: ``ocrlab.models`` holds the code). Its README says how it was made.
+#: The repository's folder of shipped checkpoints (named apart from this package,
+#: ``ocrlab.models``, which holds the code).
+WEIGHTS_DIR = "weights"
+#: The bundled model's folder in :data:`WEIGHTS_DIR`. Its README says how it was made.
 DEFAULT_MODEL = "ocrlab-small-v6"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -20,15 +22,15 @@ def find_default_checkpoint(
     package_dir: Path = _PACKAGE_DIR,
     cwd: Path | None = None,
 ) -> Path:
-    """Where the bundled model is: ``$OCRLAB_CHECKPOINT`` when set; else ``models/<name>`` of
+    """Where the bundled model is: ``$OCRLAB_CHECKPOINT`` when set; else ``weights/<name>`` of
     the source checkout this package runs from (an editable install or the repository itself);
-    else ``models/<name>`` under the working directory (a package installed into
+    else ``weights/<name>`` under the working directory (a package installed into
     site-packages, run from a clone). When none exists, the checkout's path: loading it then
     fails naming that path (set ``OCRLAB_CHECKPOINT``)."""
     if environ.get("OCRLAB_CHECKPOINT"):
         return Path(environ["OCRLAB_CHECKPOINT"])
-    in_checkout = package_dir.parents[1] / "models" / DEFAULT_MODEL
-    in_cwd = (cwd or Path.cwd()) / "models" / DEFAULT_MODEL
+    in_checkout = package_dir.parents[1] / WEIGHTS_DIR / DEFAULT_MODEL
+    in_cwd = (cwd or Path.cwd()) / WEIGHTS_DIR / DEFAULT_MODEL
     for candidate in (in_checkout, in_cwd):
         if (candidate / CONFIG_NAME).is_file():
             return candidate
@@ -41,6 +43,7 @@ DEFAULT_CHECKPOINT = find_default_checkpoint()
 __all__ = [
     "DEFAULT_CHECKPOINT",
     "DEFAULT_MODEL",
+    "WEIGHTS_DIR",
     "CheckpointError",
     "EncoderConfig",
     "LMConfig",
