@@ -1,291 +1,34 @@
-"""Training: data, the loop (Accelerate: CPU, one GPU, or ``accelerate launch`` over several),
-weighted and scheduled CTC + LM losses, gradient diagnostics, validation, atomic checkpoints and
-exact resumption.
-
-A run folder holds::
-
-    config.yaml            the resolved RunConfig
-    metrics.jsonl          one JSON object per event: {"kind": "train" | "grad" | "val", "step", ...}
-    checkpoints/last/      model checkpoint + trainer_state.pt (optimizer, scheduler, step, RNG,
-                           data position): what --resume reads
-    checkpoints/best/      the checkpoint with the lowest validation CER
-    checkpoints/step-N/    snapshots every ``save_every`` steps (for attention-over-training views)
-
-The model knows nothing of this file; this file knows nothing of the model's layers beyond
-"the encoder's parameters" (for the gradient diagnostics).
-"""
+"""The training loop: setup, then :class:`_Loop` steps, evaluates and saves; and where an
+interrupted run can resume."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import os
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from . import files
-from .balancing import Balancer, make_balancer
-from .charset import Charset
-from .config import ConfigError, save_config
-from .data.datasets import concat
-from .data.specs import open_dataset
-from .data.transforms import Collate, LineTransform
-from .errors import OcrlabError
-from .evaluation import evaluate
-from .machine import machine_info
-from .models import checkpoint
-from .models.model import OCRModel
-from .reading import reading_diagnostics
-from .run_config import OptimConfig, RunConfig
-from .schedules import schedule_value
-
-# -- data ---------------------------------------------------------------------------------------
-
-
-class LengthBucketSampler(Sampler[list[int]]):
-    """Batches of lines of similar label length (a proxy for width, known without decoding
-    images), so little padding is computed; deterministic for (seed, epoch).
-
-    Each epoch: shuffle, cut into pools of ``pool`` batches, sort each pool by length, cut into
-    batches, shuffle the batches. ``start`` skips the first batches of the epoch (resumption).
-    """
-
-    def __init__(
-        self, lengths: Sequence[int], batch_size: int, seed: int, *, bucket: bool = True, pool=50
-    ) -> None:
-        self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.bucket = bucket
-        self.pool = pool
-        self.epoch = 0
-        self.start = 0
-
-    def batches(self, epoch: int) -> list[list[int]]:
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.lengths))
-        if self.bucket:
-            size = self.batch_size * self.pool
-            pools = [order[i : i + size] for i in range(0, len(order), size)]
-            order = np.concatenate([p[np.argsort(self.lengths[p], kind="stable")] for p in pools])
-        batches = [
-            order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)
-        ]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches(self.epoch)[self.start :]
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size) - self.start
-
-
-def build_datasets(config: RunConfig, charset: Charset):
-    """(train dataset, val dataset or None) from the data config."""
-    transform = LineTransform(height=config.model.encoder.height, max_width=config.data.max_width)
-    parts = [
-        open_dataset(
-            spec,
-            charset=charset,
-            policy=config.data.policy,
-            skip_bad=config.data.skip_bad,
-            transform=transform,
-        )
-        for spec in config.data.train
-    ]
-    if not parts:
-        raise ConfigError("data.train lists no dataset")
-    train = parts[0] if len(parts) == 1 else concat(*parts)
-    val = open_dataset(config.data.val) if config.data.val else None
-    return train, val
-
-
-def label_lengths(dataset: Any) -> list[int]:
-    """Every item's label length, read without decoding (or rendering) images."""
-    return [len(dataset.text_at(i)) for i in range(len(dataset))]
-
-
-# -- state ----------------------------------------------------------------------------------------
-
-
-def lr_lambda(optim: OptimConfig, max_steps: int):
-    """Linear warmup, then cosine decay to ``min_lr_ratio`` at ``max_steps``.
-
-    Not transformers' ``get_cosine_with_min_lr_schedule_with_warmup``: its warm-up starts at
-    LR 0 on step 0 (a step that changes nothing), ours at ``lr / warmup_steps``; switching would
-    shift every warm-up by one step and no committed training run (models, the LM-loss study)
-    would be reproduced by its own command any more."""
-
-    def f(step: int) -> float:
-        if step < optim.warmup_steps:
-            return (step + 1) / optim.warmup_steps
-        t = min(1.0, (step - optim.warmup_steps) / max(1, max_steps - optim.warmup_steps))
-        return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-
-    return f
-
-
-def param_groups(model: torch.nn.Module, optim: OptimConfig) -> list[dict[str, Any]]:
-    """Optimizer groups: weight decay on matrices and convolution kernels only (not on norms,
-    biases, queries or position tables), each at its module's LR (``optim.module_lr``, the
-    longest matching name prefix; ``optim.lr`` otherwise). Frozen parameters are left out."""
-    names = [n for n, _ in model.named_parameters()]
-    for prefix in optim.module_lr:
-        if not any(n.startswith(prefix) for n in names):
-            raise ConfigError(
-                f"optim.module_lr: no parameter name starts with {prefix!r} "
-                f"(top-level modules: {', '.join(sorted({n.split('.')[0] for n in names}))})"
-            )
-    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        matches = [k for k in optim.module_lr if name.startswith(k)]
-        lr = float(optim.module_lr[max(matches, key=len)]) if matches else optim.lr
-        no_decay = p.dim() < 2 or "query_tokens" in name or "positions." in name
-        groups.setdefault((lr, not no_decay), []).append(p)
-    return [
-        {"params": ps, "lr": lr, "weight_decay": optim.weight_decay if decay else 0.0}
-        for (lr, decay), ps in sorted(groups.items(), key=lambda kv: (not kv[0][1], kv[0][0]))
-    ]
-
-
-def freeze_modules(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torch.nn.Module]:
-    """Turn off the gradient of every parameter whose name starts with one of ``prefixes``;
-    return the modules under those prefixes (kept in eval mode by :func:`set_train_mode`).
-    A prefix that matches nothing is a :class:`ConfigError` (a typo would silently train)."""
-    modules = []
-    for prefix in prefixes:
-        hit = [p for n, p in model.named_parameters() if n.startswith(prefix)]
-        if not hit:
-            raise ConfigError(f"train.freeze: no parameter name starts with {prefix!r}")
-        for p in hit:
-            p.requires_grad_(False)
-        # a module prefix ("encoder.") names a module; a parameter prefix
-        # ("qformer.query_tokens") does not, and has no mode to keep
-        with contextlib.suppress(AttributeError):
-            modules.append(model.get_submodule(prefix.rstrip(".")))
-    return modules
-
-
-def set_train_mode(model: torch.nn.Module, frozen: Sequence[torch.nn.Module]) -> None:
-    """``model.train()``, except frozen modules, which stay in eval mode."""
-    model.train()
-    for m in frozen:
-        m.eval()
-
-
-# -- gradient diagnostics --------------------------------------------------------------------------
-
-
-def gradient_diagnostics(
-    ctc_loss: torch.Tensor,
-    lm_loss: torch.Tensor,
-    params: Sequence[torch.nn.Parameter],
-    w_ctc: float,
-    w_lm: float,
-) -> dict[str, float]:
-    """How the two losses pull on the shared encoder.
-
-    Returns the gradient norm of each (unweighted) loss w.r.t. ``params``, their ratio
-    (LM / CTC), their cosine similarity, and ``lm_share``: the fraction of the weighted total
-    gradient that lies along the LM's weighted gradient, ``<w_lm g_lm, g> / |g|^2`` with
-    ``g = w_ctc g_ctc + w_lm g_lm`` — the LM's effective share of the encoder's update (0 when
-    its signal vanishes, negative when it opposes CTC's).
-    """
-    g_ctc = torch.autograd.grad(ctc_loss, params, retain_graph=True, allow_unused=True)
-    g_lm = torch.autograd.grad(lm_loss, params, retain_graph=True, allow_unused=True)
-    flat = lambda gs: torch.cat(  # noqa: E731
-        [
-            (g if g is not None else torch.zeros_like(p)).flatten().float()
-            for g, p in zip(gs, params, strict=True)
-        ]
-    )
-    a, b = flat(g_ctc), flat(g_lm)  # (P,), (P,)
-    na, nb = a.norm().item(), b.norm().item()
-    total = w_ctc * a + w_lm * b  # (P,)
-    nt2 = float(total.pow(2).sum())
-    return {
-        "grad_norm_ctc": na,
-        "grad_norm_lm": nb,
-        "grad_ratio_lm_ctc": nb / na if na > 0 else float("nan"),
-        "grad_cosine": float(torch.dot(a, b)) / (na * nb) if na > 0 and nb > 0 else float("nan"),
-        "lm_share": float(torch.dot(w_lm * b, total)) / nt2 if nt2 > 0 else float("nan"),
-    }
-
-
-# -- the run ------------------------------------------------------------------------------------------
-
-
-class MetricsLog:
-    """Append-only JSONL (one flushed line per event; a killed run leaves whole lines), plus
-    TensorBoard scalars when ``tensorboard`` is installed."""
-
-    def __init__(self, path: Path, enabled: bool = True) -> None:
-        self.path = path
-        self.enabled = enabled
-        self._tb = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(path.parent / "tensorboard"))
-            except ImportError:
-                pass
-
-    def write(self, kind: str, step: int, **values: Any) -> None:
-        if not self.enabled:
-            return
-        record = {"kind": kind, "step": step, "time": round(time.time(), 3), **values}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        if self._tb is not None:
-            for k, v in values.items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    self._tb.add_scalar(f"{kind}/{k}", v, step)
-
-    # Events about optimizer step ``s`` (train, grad) carry ``s`` itself, before the step
-    # counter advances; events after ``s`` steps are done (val, read) carry ``s`` afterwards.
-    AFTER_STEP_KINDS = ("val", "read")
-
-    @staticmethod
-    def events(path: Path) -> list[tuple[str, dict[str, Any]]]:
-        """(line, event) for every whole event of a metrics file; lines cut by a kill, or
-        without a kind and an integer step, are left out."""
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                event = json.loads(line)
-                event["step"], event["kind"] = int(event["step"]), str(event["kind"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-            out.append((line, event))
-        return out
-
-    def truncate_after(self, step: int) -> list[dict[str, Any]]:
-        """On resume from a checkpoint taken after ``step`` optimizer steps: drop what the
-        redone steps will log again (train/grad events of steps >= ``step``, val/read events
-        after ``step``), and lines cut by a kill. Returns the dropped events."""
-        if not self.enabled or not self.path.exists():
-            return []
-        keep, dropped = [], []
-        for line, event in self.events(self.path):
-            s = event["step"]
-            done = s <= step if event["kind"] in self.AFTER_STEP_KINDS else s < step
-            (keep if done else dropped).append(line)
-        files.write_text(self.path, "".join(x + "\n" for x in keep))
-        return [json.loads(x) for x in dropped]
+from ..balancing import Balancer, make_balancer
+from ..charset import Charset
+from ..config import ConfigError, save_config
+from ..data.transforms import Collate
+from ..errors import OcrlabError
+from ..evaluation import evaluate
+from ..models import checkpoint
+from ..models.model import OCRModel
+from ..reading import reading_diagnostics
+from ..run_config import RunConfig
+from ..schedules import schedule_value
+from .data import LengthBucketSampler, Shard, build_datasets, label_lengths, train_set_transform
+from .diagnostics import gradient_diagnostics
+from .log import MetricsLog, write_run_info
+from .optim import freeze_modules, lr_lambda, param_groups, set_train_mode
 
 
 @dataclass
@@ -393,7 +136,7 @@ def train(
                 flush=True,
             )
     if main:
-        _write_run_info(run_dir, accelerator, precision, step, resume)
+        write_run_info(run_dir, accelerator, precision, step, resume)
 
     model, optimizer = accelerator.prepare(model, optimizer)
     raw_model = accelerator.unwrap_model(model)
@@ -407,7 +150,7 @@ def train(
     def loader_for(epoch: int, within: int) -> DataLoader:
         """The rest of ``epoch`` from optimizer step ``within`` on."""
         sampler.epoch, sampler.start = epoch, within * n_proc
-        shard = _Shard(sampler, n_proc, accelerator.process_index, steps_per_epoch - within)
+        shard = Shard(sampler, n_proc, accelerator.process_index, steps_per_epoch - within)
         # its own generator: a DataLoader iterator otherwise draws its base seed from the
         # global torch RNG, so a resumed run (a new iterator mid-epoch) would shift the dropout
         # draws of every later step
@@ -624,57 +367,6 @@ class _Loop:
                 with_state=kind == "last",
                 balancer=self.balancer,
             )
-
-
-def _write_run_info(run_dir: Path, accelerator: Any, precision: str, step: int, resume: bool):
-    """run.json: how this run was executed (appended to on every resume)."""
-    path = run_dir / "run.json"
-    info = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"sessions": []}
-    session = {
-        "command": " ".join(["ocrlab", *sys.argv[1:]]) if sys.argv else None,
-        "started_at_step": step,
-        "resumed": resume,
-        "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "num_processes": accelerator.num_processes,
-        "device": str(accelerator.device),
-        "mixed_precision": precision,
-        "machine": machine_info("torch", "transformers", "accelerate"),
-    }
-    info["sessions"].append(session)
-    info["num_processes"] = accelerator.num_processes
-    files.write_json(path, info)
-
-
-def train_set_transform(dataset: Any):
-    """The LineTransform the training set applies (the collate pads with its pad value)."""
-    for d in getattr(dataset, "datasets", [dataset]):
-        if getattr(d, "transform", None) is not None:
-            return d.transform
-    return LineTransform()
-
-
-class _Shard(Sampler[list[int]]):
-    """Every ``n``-th batch of ``sampler`` from ``rank`` on, ``steps`` of them: each process of a
-    multi-process run reads its own batches, all take the same number of steps, and the data
-    position is a function of the step alone (resumable)."""
-
-    def __init__(self, sampler: LengthBucketSampler, n: int, rank: int, steps: int) -> None:
-        self.sampler, self.n, self.rank, self.steps = sampler, n, rank, steps
-
-    def __iter__(self) -> Iterator[list[int]]:
-        taken = 0
-        for i, batch in enumerate(self.sampler):
-            if taken >= self.steps:
-                return
-            if i % self.n == self.rank:
-                taken += 1
-                yield batch
-
-    def __len__(self) -> int:
-        return self.steps
-
-
-# -- resuming --------------------------------------------------------------------------------------
 
 
 def resume_point(run_dir: str | os.PathLike) -> tuple[int | None, int | None]:
