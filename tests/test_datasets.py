@@ -358,15 +358,11 @@ class _FakeText:
 
 
 def test_synthetic_lines_with_stand_ins(monkeypatch):
-    """SyntheticLines' own logic (keys, lengths, transform) with Part B replaced by a fake."""
-    import sys
-    import types
+    """SyntheticLines' own logic (keys, lengths, transform) with the renderer replaced by a fake."""
+    import ocrlab.data.datasets as datasets
 
-    fake = types.ModuleType("ocrlab.data.synth")
-    fake.synth_sample = lambda i, seed, text, renderer, words: _FakeResult(
-        text.sample(i), [seed, i]
-    )
-    monkeypatch.setitem(sys.modules, "ocrlab.data.synth", fake)
+    fake = lambda i, seed, text, renderer, words: _FakeResult(text.sample(i), [seed, i])  # noqa: E731
+    monkeypatch.setattr(datasets, "synth_sample", fake)
     ds = SyntheticLines(5, seed=7, text=_FakeText(), renderer=object(), transform=LineTransform())
     assert len(ds) == 5 and ds.name == "synth(seed=7)"
     s = ds[2]
