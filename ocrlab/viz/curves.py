@@ -31,6 +31,7 @@ from .plotting import (
     FONT,
     WIDTH,
     image_background,
+    log_ticks,
     make_subplots,
     make_title,
     plotly_go,
@@ -150,16 +151,6 @@ _PANELS = [
 ]
 
 
-def _log_ticks(lo: float, hi: float) -> list[float]:
-    """1-2-5 ticks covering [lo, hi] (just the powers of ten over many decades), so a log axis
-    reads as plain numbers instead of plotly's crowded minor digits."""
-    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    mantissas = (1, 2, 5) if last - first <= 3 else (1,)
-    ticks = [m * 10.0**e for e in range(first, last + 1) for m in mantissas]
-    inside = [t for t in ticks if lo / 1.5 <= t <= hi * 1.5]
-    return inside or ticks
-
-
 def training_curves(
     source: str | os.PathLike, *, log_loss: bool = True, width: int = WIDTH
 ) -> go.Figure:
@@ -219,7 +210,7 @@ def training_curves(
     losses = [v for k, _, _ in _PANELS[0][3] for v in _series(events.get("train", []), k)[1]]
     positive = [v for v in losses if v is not None]
     if log_loss and positive and all(v > 0 for v in positive):
-        ticks = _log_ticks(min(positive), max(positive))
+        ticks = log_ticks(min(positive), max(positive))
         fig.update_yaxes(
             type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=1
         )

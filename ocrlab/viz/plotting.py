@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import textwrap
 from pathlib import Path
@@ -41,6 +42,16 @@ WIDTH = 1100  # px, every figure's default width
 FONT = {"family": "DejaVu Sans, Arial, sans-serif", "size": 13}
 _IMAGE_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "webp")
 _CHROMIUM = "/usr/bin/chromium"
+
+
+def log_ticks(lo: float, hi: float, pad: float = 1.5) -> list[float]:
+    """1-2-5 ticks for a log axis over [lo, hi] (just the powers of ten over more than three
+    decades), kept within a factor ``pad`` of the range, so the axis reads as plain numbers
+    instead of plotly's crowded minor digits. ``lo`` and ``hi`` must be positive."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    mantissas = (1, 2, 5) if last - first <= 3 else (1,)
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in mantissas]
+    return [t for t in ticks if lo / pad <= t <= hi * pad] or ticks
 
 
 def plotly_go():

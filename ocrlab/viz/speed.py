@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import OcrlabError
 from ..peers import PEERS
-from .plotting import FONT, WIDTH, escape_html, make_subplots, make_title, plotly_go, title_margin
+from .plotting import (
+    FONT,
+    WIDTH,
+    escape_html,
+    log_ticks,
+    make_subplots,
+    make_title,
+    plotly_go,
+    title_margin,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -193,15 +202,9 @@ def _threads(n: Any) -> str:
 
 
 def _log_ticks(values: Sequence[float]) -> list[float]:
-    """1-2-5 ticks covering the positive ``values`` (powers of ten only over many decades)."""
+    """1-2-5 ticks covering the positive ``values``, within a decade of them."""
     positive = [v for v in values if v is not None and v > 0]
-    if not positive:
-        return []
-    lo, hi = min(positive), max(positive)
-    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    mantissas = (1, 2, 5) if last - first <= 3 else (1,)
-    ticks = [m * 10.0**e for e in range(first, last + 1) for m in mantissas]
-    return [t for t in ticks if lo / 10 <= t <= hi * 10] or ticks
+    return log_ticks(min(positive), max(positive), pad=10) if positive else []
 
 
 def _tick_text(t: float) -> str:
