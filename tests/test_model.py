@@ -369,3 +369,25 @@ def test_a_model_builds_from_its_config_and_an_lm_in_memory(tmp_path):
     back = OCRModel.from_pretrained(tmp_path / "ckpt").eval()
     again = back(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
     torch.testing.assert_close(again.lm_loss, out.lm_loss)
+
+
+def test_a_checkpoint_holds_its_lm_even_when_the_lm_folder_moved_after_loading(tmp_path, tiny_lm):
+    """A run loads its LM at the start; if that folder is moved or deleted before a save, the
+    checkpoint must still hold the LM (from memory), not a name that points nowhere."""
+    import shutil
+
+    lm_dir = tmp_path / "charlm"
+    shutil.copytree(tiny_lm, lm_dir)
+    model = OCRModel(tiny_config(str(lm_dir))).eval()
+    assert model.lm_bridge.source_dir == lm_dir.resolve()
+    batch = batch_of(["ab c", "hello"], model.charset)
+    out = model(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
+
+    copied = model.save_pretrained(tmp_path / "while-there")
+    shutil.move(lm_dir, tmp_path / "moved")
+    written = model.save_pretrained(tmp_path / "after-the-move")
+    for ckpt in (copied, written):
+        assert (ckpt / "lm" / "config.json").is_file()
+        back = OCRModel.from_pretrained(ckpt).eval()
+        again = back(batch.images, batch.widths, batch.targets, batch.target_lengths, batch.texts)
+        torch.testing.assert_close(again.lm_loss, out.lm_loss)

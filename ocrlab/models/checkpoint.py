@@ -94,13 +94,15 @@ def write_model(
         config = to_dict(model.config)
         if model.has_lm:
             bridge = model.lm_bridge
-            local = Path(model.config.lm.name_or_path)
-            if bridge.handed:  # built in memory: write it, refer to it
+            source = bridge.source_dir
+            if bridge.handed or (source is not None and not source.is_dir()):
+                # built in memory, or loaded from a folder that has moved since (during a
+                # long run): write the LM from memory, refer to it
                 bridge.lm.save_pretrained(tmp / LM_DIR)
                 bridge.tokenizer.save_pretrained(tmp / LM_DIR)
                 config["lm"]["name_or_path"] = LM_DIR
-            elif local.is_dir():  # a local LM: copy it, refer to the copy
-                shutil.copytree(local, tmp / LM_DIR)
+            elif source is not None:  # a local LM: copy its folder, refer to the copy
+                shutil.copytree(source, tmp / LM_DIR)
                 config["lm"]["name_or_path"] = LM_DIR
         keep = tuple(keep)
         state = {

@@ -162,6 +162,10 @@ class LMBridge(nn.Module):
             )
         self.config = lm_config
         self.handed = lm is not None
+        local = Path(lm_config.name_or_path).expanduser()
+        #: the local folder the LM was loaded from, resolved (None: handed in, or a hub model);
+        #: a checkpoint copies it, or writes the LM from memory if the folder has gone since
+        self.source_dir: Path | None = local.resolve() if not lm and local.is_dir() else None
         self.lm, self.tokenizer = lm or load_causal_lm(
             lm_config.name_or_path,
             local_files_only=lm_config.local_files_only,
