@@ -577,7 +577,7 @@ def launch(
         # Gradio 6 serves only files it created (uploads, rendered outputs) and allowed_paths:
         # the app needs no file from disk, so the checkpoints, runs and the rest stay private.
         allowed_paths=[],
-        blocked_paths=[str(ROOT / "weights"), str(ROOT / "runs"), str(ROOT / "data")],
+        blocked_paths=[str(ROOT / "models"), str(ROOT / "runs"), str(ROOT / "data")],
         max_file_size=MAX_FILE_SIZE,
         show_error=False,  # our handlers show their own messages; no tracebacks in the browser
         enable_monitoring=False,

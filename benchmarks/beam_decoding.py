@@ -2,7 +2,7 @@
 it costs. Weights are chosen on a tuning set (SVT train: real words, neither trained on nor a
 test set) and then measured once on the test set with the chosen decoder.
 
-    python benchmarks/beam_decoding.py weights/ocrlab-small-v4 \\
+    python benchmarks/beam_decoding.py models/ocrlab-small-v4 \\
         --tune ../shared/data/real_train/svt_train_cs \\
         --test ../shared/data/iiit5k_test_cs/labels_alnum_lower.tsv \\
         --lines ../shared/data/uw3_printed_lines \\

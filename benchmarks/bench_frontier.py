@@ -3,7 +3,7 @@ model given, with Tesseract and the LM-decoding path on the same chart — all m
 one run, on the same images, by ``ocrlab.bench.run_bench``.
 
     .venv/bin/python benchmarks/bench_frontier.py \\
-        --model small-v5=weights/ocrlab-small-v5 \\
+        --model small-v5=models/ocrlab-small-v5 \\
         --speed-only tiny=configs/tiny.yaml --speed-only base=configs/base.yaml \\
         --data ../shared/data/iiit5k_test_cs/labels_alnum_lower.tsv --lines 1000
 

@@ -63,7 +63,7 @@ run_dir = ROOT / "runs" / RUN_NAME
 
 # %%
 overrides = [
-    f"model.lm.name_or_path={ROOT / 'weights' / 'ocrlab-charlm'}",
+    f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}",
     f"train.max_steps={MAX_STEPS}",
 ]
 if MAX_MINUTES:

@@ -63,7 +63,7 @@ run_dir = ROOT / RUN_DIR
 if QUICK:  # a tiny model with snapshots every few steps, so every view below has data
     run_dir = ROOT / "runs" / "nb03-quick"
     config = load_run_config(ROOT / "configs" / "tiny.yaml", [
-        f"model.lm.name_or_path={ROOT / 'weights' / 'ocrlab-charlm'}", "train.max_steps=12",
+        f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}", "train.max_steps=12",
         "train.save_every=4", "train.eval_every=100"])
     if not (run_dir / "checkpoints" / "last").exists():
         train(config, run_dir, progress=False)
@@ -221,7 +221,7 @@ if not (run_dir / "checkpoints").is_dir() and RUN_DIR == SNAPSHOT_RUN:
     #     --set train.save_every=100 --set train.eval_every=500 --set train.reading_lines=16 \
     #     --set model.lm.prompt_positions=shared
     config = load_run_config(ROOT / "configs" / "small-v3.yaml", [
-        f"model.lm.name_or_path={ROOT / 'weights' / 'ocrlab-charlm'}",
+        f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}",
         "model.lm.prompt_positions=shared",
         f"train.init_from={DEFAULT_CHECKPOINT}", "train.max_steps=500",
         "train.save_every=100", "train.eval_every=500", "train.reading_lines=16"])

@@ -53,7 +53,7 @@ ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 if QUICK:
     run_dir = ROOT / "runs" / "nb04-quick"
     config = load_run_config(ROOT / "configs" / "tiny.yaml", [
-        f"model.lm.name_or_path={ROOT / 'weights' / 'ocrlab-charlm'}", "train.max_steps=12",
+        f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}", "train.max_steps=12",
         "train.eval_every=100"])
     if not (run_dir / "checkpoints" / "last").exists():
         train(config, run_dir, progress=False)

@@ -89,7 +89,7 @@ else:
     report = load_json(BENCH_JSON)
     if report is None:
         raise FileNotFoundError(
-            f"{BENCH_JSON} is missing: run `ocrlab bench weights/ocrlab-small-v6 --data ... "
+            f"{BENCH_JSON} is missing: run `ocrlab bench models/ocrlab-small-v6 --data ... "
             f"--out {BENCH_JSON}` first, or set OCRLAB_QUICK=1 to measure a tiny model live")
     group = "ocrlab " + Path(report["checkpoint"]).name.removeprefix("ocrlab-")
 if BUDGET_MS is not None:  # the real-time table for another frame rate, from the same numbers

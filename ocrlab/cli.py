@@ -22,9 +22,9 @@ DESCRIPTION = (
 EPILOG = """examples:
   ocrlab data show synth:n=24,seed=3,preset=scene --out sheet.png
   ocrlab train --config configs/small-v3.yaml --out runs/mine        (--resume continues it)
-  ocrlab eval weights/ocrlab-small-v6 --data synth:n=500,seed=7 --reading
-  ocrlab predict weights/ocrlab-small-v6 line.png other.jpg --json
-  ocrlab bench weights/ocrlab-small-v6 --quick
+  ocrlab eval models/ocrlab-small-v6 --data synth:n=500,seed=7 --reading
+  ocrlab predict models/ocrlab-small-v6 line.png other.jpg --json
+  ocrlab bench models/ocrlab-small-v6 --quick
 the seminar demo is the Gradio app: `make demo` (or `python app.py`)"""
 
 

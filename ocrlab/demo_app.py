@@ -61,15 +61,15 @@ _LATIN = string.printable[:94]  # every printable ASCII character but the space
 
 
 def find_checkpoints(root: str | os.PathLike) -> list[Path]:
-    """The checkpoint folders under ``root/weights`` and ``root/runs``, sorted.
+    """The checkpoint folders under ``root/models`` and ``root/runs``, sorted.
 
-    Looks at ``weights/*``, ``runs/*`` and each run's ``checkpoints/best`` and
+    Looks at ``models/*``, ``runs/*`` and each run's ``checkpoints/best`` and
     ``checkpoints/last`` (not every ``step-*``: a dropdown of dozens of steps helps nobody on a
     projector). Unreadable or half-written folders are left out, never an error.
     """
     root = Path(root)
     candidates: list[Path] = []
-    for top in ("weights", "runs"):
+    for top in ("models", "runs"):
         base = root / top
         if not base.is_dir():
             continue

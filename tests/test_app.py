@@ -109,12 +109,12 @@ def _fake_checkpoint(path: Path, model_type: str | None = "ocrlab") -> Path:
 
 
 def test_find_checkpoints_lists_models_and_run_best_last(tmp_path):
-    good = _fake_checkpoint(tmp_path / "weights" / "good")
-    _fake_checkpoint(tmp_path / "weights" / "charlm", model_type=None)  # an LM folder
-    (tmp_path / "weights" / "broken").mkdir()
-    (tmp_path / "weights" / "broken" / "config.json").write_text("{not json")
-    (tmp_path / "weights" / "broken" / "model.safetensors").write_bytes(b"x")
-    _fake_checkpoint(tmp_path / "weights" / "noweights").joinpath("model.safetensors").unlink()
+    good = _fake_checkpoint(tmp_path / "models" / "good")
+    _fake_checkpoint(tmp_path / "models" / "charlm", model_type=None)  # an LM folder
+    (tmp_path / "models" / "broken").mkdir()
+    (tmp_path / "models" / "broken" / "config.json").write_text("{not json")
+    (tmp_path / "models" / "broken" / "model.safetensors").write_bytes(b"x")
+    _fake_checkpoint(tmp_path / "models" / "noweights").joinpath("model.safetensors").unlink()
     run = tmp_path / "runs" / "r1" / "checkpoints"
     best, last = _fake_checkpoint(run / "best"), _fake_checkpoint(run / "last")
     _fake_checkpoint(run / "step-0000100")  # every step would flood the dropdown
@@ -310,7 +310,7 @@ def test_launch_uses_the_safe_defaults(served):
     # what the app adds to Gradio's own refusal: its checkpoints, runs and data stay blocked
     # even if someone later allows a folder above them
     assert {Path(p).resolve() for p in demo.blocked_paths} == {
-        (ROOT / name).resolve() for name in ("weights", "runs", "data")
+        (ROOT / name).resolve() for name in ("models", "runs", "data")
     }
     assert demo.max_file_size == 10 * 1024 * 1024
     assert demo._queue.default_concurrency_limit == served.app.CONCURRENCY == 2

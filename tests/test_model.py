@@ -321,16 +321,16 @@ def test_the_default_checkpoint_is_found_from_a_checkout_an_install_or_the_envir
 
     assert (DEFAULT_CHECKPOINT / "config.json").is_file(), "this checkout's bundled model"
     assert find_default_checkpoint(environ={}) == DEFAULT_CHECKPOINT
-    # installed into site-packages: no weights/ beside the package; found under the working dir
+    # installed into site-packages: no models/ beside the package; found under the working dir
     site = tmp_path / "venv" / "site-packages" / "ocrlab" / "models"
     clone = tmp_path / "clone"
-    (clone / "weights" / DEFAULT_MODEL).mkdir(parents=True)
-    (clone / "weights" / DEFAULT_MODEL / "config.json").write_text("{}")
+    (clone / "models" / DEFAULT_MODEL).mkdir(parents=True)
+    (clone / "models" / DEFAULT_MODEL / "config.json").write_text("{}")
     found = find_default_checkpoint(environ={}, package_dir=site, cwd=clone)
-    assert found == clone / "weights" / DEFAULT_MODEL
+    assert found == clone / "models" / DEFAULT_MODEL
     # nowhere: the checkout's path, which names itself when loading fails
     lost = find_default_checkpoint(environ={}, package_dir=site, cwd=tmp_path)
-    assert lost == tmp_path / "venv" / "site-packages" / "weights" / DEFAULT_MODEL
+    assert lost == tmp_path / "venv" / "site-packages" / "models" / DEFAULT_MODEL
     # the environment wins
     env = {"OCRLAB_CHECKPOINT": str(tmp_path / "mine")}
     assert find_default_checkpoint(environ=env, package_dir=site, cwd=clone) == tmp_path / "mine"

@@ -37,7 +37,7 @@ def charlm_millions() -> float:
     """The embedded LM's parameter count, counted on the loaded model (not read from a card)."""
     from transformers import AutoModelForCausalLM
 
-    lm = AutoModelForCausalLM.from_pretrained(ROOT / "weights" / "ocrlab-charlm")
+    lm = AutoModelForCausalLM.from_pretrained(ROOT / "models" / "ocrlab-charlm")
     return sum(p.numel() for p in lm.parameters()) / 1e6
 
 

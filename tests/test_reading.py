@@ -96,7 +96,7 @@ def test_a_tiny_branch_learns_to_read_a_few_words_back(tmp_path):
     config = load_run_config(
         TINY,
         [
-            f"model.lm.name_or_path={ROOT / 'weights' / 'ocrlab-charlm'}",
+            f"model.lm.name_or_path={ROOT / 'models' / 'ocrlab-charlm'}",
             "model.qformer.positions=sinusoidal",
             "model.qformer.num_queries=4",
             f"data.train=[{folder}]",

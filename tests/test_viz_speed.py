@@ -64,8 +64,8 @@ def make_report(budget_ms: float = 33.3) -> dict:
         },
     }
     return {
-        "command": "ocrlab bench weights/ocrlab-small-v2 --quick",
-        "checkpoint": "weights/ocrlab-small-v2",
+        "command": "ocrlab bench models/ocrlab-small-v2 --quick",
+        "checkpoint": "models/ocrlab-small-v2",
         "machine": {"cpu": "Test CPU", "cpu_count": 2},
         "data": {"spec": "synth:n=200,seed=11", "lines": 200, "skipped": 0},
         "settings": {"batch_sizes": [8, 32, 128], "budget_ms": budget_ms, "threads": 2},
@@ -231,7 +231,7 @@ def make_python_vs_c(pipeline: bool = True) -> dict:
         }
         total = 0.05 + 0.1 + 2.0 + 0.01
         result["pipeline"] = {
-            "checkpoint": "weights/ocrlab-small-v2",
+            "checkpoint": "models/ocrlab-small-v2",
             "data": "synth:n=256,seed=11",
             "lines": 256,
             "batch_size": 32,

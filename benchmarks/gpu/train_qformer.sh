@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Q-Former recipe of weights/ocrlab-small-v6 (configs/small-v3.yaml: the shipped encoder and
+# The Q-Former recipe of models/ocrlab-small-v6 (configs/small-v3.yaml: the shipped encoder and
 # CTC head frozen, a fresh Q-Former over the BiLSTM stage with sinusoidal positions, LM loss
 # only; with the text at the LM's own positions, model.lm.prompt_positions=shared, as the
 # shipped Q-Former's second revision), longer and wider on one GPU, as one prepared script. Needs what benchmarks/gpu/prepare.sh
@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 source benchmarks/gpu/env.sh
 run=/tmp/qformer-gpu
 python3 -m ocrlab train --config configs/small-v3.yaml --out "$run" \
-  --set train.init_from=weights/ocrlab-small-v6 --set model.lm.prompt_positions=shared \
+  --set train.init_from=models/ocrlab-small-v6 --set model.lm.prompt_positions=shared \
   --set data.batch_size=128 \
   --set data.num_workers=12 --set train.max_steps="$STEPS" --set train.max_minutes="$MINUTES" \
   --set train.eval_every=1000 --set train.save_every=1000 --set train.keep_snapshots=false \

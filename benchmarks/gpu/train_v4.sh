@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recipe of weights/ocrlab-small-v4 (configs/small-v4.yaml: small-v3 fine-tuned on real scene
+# The recipe of models/ocrlab-small-v4 (configs/small-v4.yaml: small-v3 fine-tuned on real scene
 # words, weighted and augmented, mixed with synthetic words and lines, CTC + LM loss), longer and
 # with larger batches on one GPU, as one prepared script. Prepare here first:
 #   bash benchmarks/gpu/prepare.sh && python benchmarks/gpu/pack_real_train.py
@@ -8,8 +8,8 @@
 # Brings back through $OUT (files of at most 16 MiB): the trained model in fp16 (model.safetensors
 # and config.json; lm/ and charset.json are the shipped model's), the run's metrics.jsonl and
 # the CTC path's scores on the carried IIIT5K crops and UW3 lines.
-# It starts from weights/ocrlab-small-v3, in git history since v5 replaced it: first run
-#   git archive bfba3ee models/ocrlab-small-v3 | tar -x -C weights --strip-components=1
+# It starts from models/ocrlab-small-v3, in git history since v5 replaced it: first run
+#   git checkout bfba3ee -- models/ocrlab-small-v3
 set -euo pipefail
 OUT=${OUT:-benchmarks/gpu/out}
 MINUTES=${MINUTES:-9}

@@ -1,7 +1,7 @@
 """How much slower is Python than C for the parts of reading a line that are written in Python?
 
     .venv/bin/python benchmarks/python_vs_c/bench_python_vs_c.py [--out PATH] [--quick]
-        [--checkpoint weights/ocrlab-small-v6] [--threads 2] [--repeats 5]
+        [--checkpoint models/ocrlab-small-v6] [--threads 2] [--repeats 5]
 
 1. CTC decoding on the same logits (B=32 lines, C=96 classes, T=128 and T=512 frames,
    model-like log-probabilities from ``decoders.model_like_log_probs``): greedy (best path)
@@ -252,7 +252,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/python_vs_c.json"))
     parser.add_argument("--md", default=None, help="markdown table (default: OUT with .md)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run: a smoke test")
-    parser.add_argument("--checkpoint", default=str(ROOT / "weights/ocrlab-small-v6"))
+    parser.add_argument("--checkpoint", default=str(ROOT / "models/ocrlab-small-v6"))
     parser.add_argument("--data", default=None, help="default synth:n=256,seed=11")
     parser.add_argument("--no-pipeline", action="store_true", help="decoders only")
     parser.add_argument("--threads", type=int, default=2)

@@ -2,7 +2,7 @@
 # Every number on a shipped model's card: the CTC path on the dev sets (as v2's card) and the
 # Q-Former branch's reading diagnostics on the Q-Former issue's two sets, then the first-character
 # survey. Writes MODEL/eval_results.jsonl (one JSON object per command) and
-# MODEL/first_character.json.   bash benchmarks/qformer_reading/evaluate.sh weights/ocrlab-small-v3
+# MODEL/first_character.json.   bash benchmarks/qformer_reading/evaluate.sh models/ocrlab-small-v3
 set -euo pipefail
 M=${1:?usage: evaluate.sh MODEL_DIR}
 OCR=${OCR:-.venv/bin/ocrlab}

@@ -27,7 +27,7 @@ def loss(bridge: Any, prompt: torch.Tensor, texts: list[str], layout: str) -> fl
     return round(nats / tokens, 3)
 
 
-def main(checkpoint: str = "weights/ocrlab-small-v3", out: str | None = None) -> int:
+def main(checkpoint: str = "models/ocrlab-small-v3", out: str | None = None) -> int:
     bridge = OCRModel.from_pretrained(checkpoint).eval().lm_bridge
     embed = bridge.lm.get_input_embeddings()
     bos = bridge.tokenizer.bos_token_id

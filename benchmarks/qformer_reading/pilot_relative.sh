@@ -7,14 +7,14 @@
 # the LM-decoding CER by label length (by_length.py) on 256 unseen lines (seed 14) and 256
 # unseen scene words (seed 13).
 #   bash benchmarks/qformer_reading/pilot_relative.sh OUT_DIR [STEPS] [NAME ...]
-# small-v5 is in git history: `git archive 50668fb models/ocrlab-small-v5 | tar -x -C weights --strip-components=1` first.
+# small-v5 is in git history: `git checkout 50668fb -- models/ocrlab-small-v5` first.
 set -euo pipefail
 OUT=${1:?usage: pilot_relative.sh OUT_DIR [STEPS] [NAME ...]}
 STEPS=${2:-400}
 ONLY=("${@:3}")
 PY=${PY:-.venv/bin/python}
 common=(--config configs/small-v6.yaml
-        --set train.init_from=${INIT:-weights/ocrlab-small-v5}
+        --set train.init_from=${INIT:-models/ocrlab-small-v5}
         --set 'train.init_skip=[qformer., lm_bridge.language_projection.]'
         --set 'train.freeze=[encoder., ctc_head.]'
         --set 'data.train=["synth:n=100000,seed=70,preset=scene", "synth:n=100000,seed=71"]'
@@ -38,7 +38,7 @@ run() {  # name, overrides...
 mkdir -p "$OUT"
 run sinusoidal --set model.qformer.positions=sinusoidal
 run relative --set model.qformer.positions=relative
-# warm starts: small-v6's trained Q-Former and projection (INIT=weights/ocrlab-small-v6), STEPS
+# warm starts: small-v6's trained Q-Former and projection (INIT=models/ocrlab-small-v6), STEPS
 # more over its frozen encoder, keeping its positions or switching them to relative
 run warm_sinusoidal --set 'train.init_skip=[]' --set model.qformer.positions=sinusoidal
 run warm_relative --set 'train.init_skip=[]' --set model.qformer.positions=relative

@@ -1,7 +1,7 @@
 """Interpolate the CTC path of two checkpoints (WiSE-FT) and score every mix.
 
-    .venv/bin/python benchmarks/real_data/soup.py weights/ocrlab-small-v3 \
-        weights/ocrlab-small-v4-words --alphas 0 0.25 0.5 0.75 1 --out benchmarks/real_data/soup.json
+    .venv/bin/python benchmarks/real_data/soup.py models/ocrlab-small-v3 \
+        models/ocrlab-small-v4-words --alphas 0 0.25 0.5 0.75 1 --out benchmarks/real_data/soup.json
 
 ``alpha`` 0 is the first checkpoint, 1 the second's CTC path (the Q-Former is always the
 first's: ``ocrlab.models.soup.interpolate``). Two validation sets choose ``alpha`` (SVT train,

@@ -1,9 +1,9 @@
 """How many of a line set's spaces each checkpoint reads (greedy CTC), and its CER.
 
-    .venv/bin/python benchmarks/real_data/spaces.py weights/ocrlab-small-v5 OLD/ocrlab-small-v3 \
+    .venv/bin/python benchmarks/real_data/spaces.py models/ocrlab-small-v5 OLD/ocrlab-small-v3 \
         OLD/ocrlab-small-v4-words --out benchmarks/real_data/uw3_spaces.json
 
-(OLD: ``git archive bfba3ee weights/ocrlab-small-v3 weights/ocrlab-small-v4-words | tar -x -C OLD``.)
+(OLD: ``git archive bfba3ee models/ocrlab-small-v3 models/ocrlab-small-v4-words | tar -x -C OLD``.)
 A model fine-tuned on word crops merges the words of printed lines; this counts it.
 """
 

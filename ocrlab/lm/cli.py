@@ -22,7 +22,7 @@ def add_lm_commands(subparsers: argparse._SubParsersAction) -> None:
         "it in Hugging Face format (loadable offline with AutoModelForCausalLM.from_pretrained), "
         "with lm_report.json: held-out perplexity per character vs a unigram baseline.",
     )
-    pre.add_argument("--out", required=True, help="output directory, e.g. weights/ocrlab-charlm")
+    pre.add_argument("--out", required=True, help="output directory, e.g. models/ocrlab-charlm")
     pre.add_argument("--arch", choices=["gpt2", "llama"], default="gpt2")
     pre.add_argument("--size", choices=["small", "tiny"], default="small")
     pre.add_argument("--steps", type=int, default=None, help="default: 2000 small, 200 tiny")

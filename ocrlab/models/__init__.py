@@ -9,9 +9,9 @@ from .checkpoint import CONFIG_NAME, CheckpointError
 from .config import EncoderConfig, LMConfig, OCRConfig, QFormerConfig
 from .model import OCRModel, OCROutput, Recognition
 
-#: The repository's folder of shipped checkpoints (named apart from this package,
-#: ``ocrlab.models``, which holds the code).
-WEIGHTS_DIR = "weights"
+#: The repository's folder of shipped checkpoints (``models/``: the repository keeps its large
+#: files there; this package, ``ocrlab.models``, holds the code).
+WEIGHTS_DIR = "models"
 #: The bundled model's folder in :data:`WEIGHTS_DIR`. Its README says how it was made.
 DEFAULT_MODEL = "ocrlab-small-v6"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,9 +22,9 @@ def find_default_checkpoint(
     package_dir: Path = _PACKAGE_DIR,
     cwd: Path | None = None,
 ) -> Path:
-    """Where the bundled model is: ``$OCRLAB_CHECKPOINT`` when set; else ``weights/<name>`` of
+    """Where the bundled model is: ``$OCRLAB_CHECKPOINT`` when set; else ``models/<name>`` of
     the source checkout this package runs from (an editable install or the repository itself);
-    else ``weights/<name>`` under the working directory (a package installed into
+    else ``models/<name>`` under the working directory (a package installed into
     site-packages, run from a clone). When none exists, the checkout's path: loading it then
     fails naming that path (set ``OCRLAB_CHECKPOINT``)."""
     if environ.get("OCRLAB_CHECKPOINT"):

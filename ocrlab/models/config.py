@@ -91,7 +91,7 @@ class LMConfig:
     at run time) or a local directory, e.g. the embedded LM ``ocrlab lm pretrain`` writes.
     """
 
-    name_or_path: str = "weights/ocrlab-charlm"
+    name_or_path: str = "models/ocrlab-charlm"
     max_text_tokens: int = 64
     # where the LM's absolute positions put the text after the soft prompt: "sequential" (the
     # queries take positions 0..Q-1 and the text starts at Q, where an LM trained on lines from
