@@ -40,6 +40,7 @@ import torch
 
 from ocrlab.charset import Charset
 from ocrlab.models.ctc import Decoded, greedy_decode, prefix_search
+from ocrlab.models.ctc.beam import logaddexp
 from ocrlab.models.ctc.greedy import decoded_line
 
 HERE = Path(__file__).resolve().parent
@@ -131,15 +132,6 @@ def greedy_torch(log_probs: np.ndarray, lengths: np.ndarray, charset: Charset) -
 # -- beam search -------------------------------------------------------------------------------
 
 
-def _logaddexp(a: float, b: float) -> float:
-    if a == NEG_INF:
-        return b
-    if b == NEG_INF:
-        return a
-    m = max(a, b)
-    return m + math.log1p(math.exp(-abs(a - b)))
-
-
 def _candidates(row: list[float], k: int, min_lp: float) -> list[int]:
     ranked = sorted(range(1, len(row)), key=lambda c: -row[c])[:k]  # stable: ties by id
     return [c for i, c in enumerate(ranked) if i == 0 or row[c] >= min_lp]
@@ -153,23 +145,23 @@ def _beam_line_python(rows: list[list[float]], beam_width: int, k: int, min_lp: 
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [NEG_INF, NEG_INF])
         cands = _candidates(row, k, min_lp)
         for prefix, (pb, pc) in beams.items():
-            total = _logaddexp(pb, pc)
+            total = logaddexp(pb, pc)
             same = nxt[prefix]
-            same[0] = _logaddexp(same[0], total + row[0])
+            same[0] = logaddexp(same[0], total + row[0])
             if prefix:
-                same[1] = _logaddexp(same[1], pc + row[prefix[-1]])
+                same[1] = logaddexp(same[1], pc + row[prefix[-1]])
             for c in cands:
                 new = nxt[(*prefix, c)]
                 if prefix and c == prefix[-1]:
-                    new[1] = _logaddexp(new[1], pb + row[c])
+                    new[1] = logaddexp(new[1], pb + row[c])
                 else:
-                    new[1] = _logaddexp(new[1], total + row[c])
-        scored = [(p, v, _logaddexp(v[0], v[1])) for p, v in nxt.items()]
+                    new[1] = logaddexp(new[1], total + row[c])
+        scored = [(p, v, logaddexp(v[0], v[1])) for p, v in nxt.items()]
         alive = [x for x in scored if x[2] > NEG_INF]
         alive.sort(key=lambda x: x[2], reverse=True)  # stable: ties keep insertion order
         beams = {p: v for p, v, _ in alive[:beam_width]}
     prefix, (pb, pc) = next(iter(beams.items()))
-    return prefix, _logaddexp(pb, pc)
+    return prefix, logaddexp(pb, pc)
 
 
 def beam_python(log_probs, lengths, beam_width=10, top_k=TOP_K, min_lp=MIN_LP):

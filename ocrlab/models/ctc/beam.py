@@ -146,7 +146,8 @@ class WordFreqLM:
 # -- beam search ----------------------------------------------------------------------------
 
 
-def _logaddexp(a: float, b: float) -> float:
+def logaddexp(a: float, b: float) -> float:
+    """``log(exp(a) + exp(b))`` for two floats, exact at -inf (a path not yet taken)."""
     if a == NEG_INF:
         return b
     if b == NEG_INF:
@@ -164,7 +165,7 @@ class _Beam:
 
     @property
     def total(self) -> float:
-        return _logaddexp(self.blank, self.char)
+        return logaddexp(self.blank, self.char)
 
 
 @torch.no_grad()
@@ -266,18 +267,18 @@ def prefix_search(
             total = beam.total
             # Blank: the prefix stays, now ending in blank.
             same = nxt[prefix]
-            same.blank = _logaddexp(same.blank, total + row[0])
+            same.blank = logaddexp(same.blank, total + row[0])
             if prefix:
                 # The last character again without a blank: merges into the same prefix.
                 last = prefix[-1]
-                same.char = _logaddexp(same.char, beam.char + row[last])
+                same.char = logaddexp(same.char, beam.char + row[last])
             for c in cand_ids[t]:
                 new = nxt[extend(prefix, c)]
                 if prefix and c == prefix[-1]:
                     # A repeated character is a new one only after a blank.
-                    new.char = _logaddexp(new.char, beam.blank + row[c])
+                    new.char = logaddexp(new.char, beam.blank + row[c])
                 else:
-                    new.char = _logaddexp(new.char, total + row[c])
+                    new.char = logaddexp(new.char, total + row[c])
         alive = [kv for kv in nxt.items() if kv[1].total > NEG_INF]
         alive.sort(key=lambda kv: kv[1].total + extra[kv[0]], reverse=True)
         beams = dict(alive[:beam_width])
