@@ -1,4 +1,4 @@
-# Sourced by the GPU scripts (run.sh, train_qformer.sh, train_v4.sh): installs the wheels that
+# Sourced by the GPU scripts (run.sh, train_qformer.sh, train_recipe.sh): installs the wheels that
 # benchmarks/gpu/prepare.sh put in .whl/ (NO_WHEELS=1 skips them: a dry run here) and makes the
 # working tree's ocrlab importable. TQDM_MININTERVAL: seconds between progress lines (default 30).
 if [ -z "${NO_WHEELS:-}" ] && ls .whl/*.whl > /dev/null 2>&1; then

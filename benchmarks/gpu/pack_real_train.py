@@ -1,6 +1,7 @@
-"""Pack the real training splits for a GPU run of configs/small-v4.yaml: each crop scaled to a
-height of 64 px (the model reads 32; augmentation works on the larger crop) and stored as JPEG
-(quality 95) in an LMDB under .gpu_data/, which the device tool carries (64 MiB in all).
+"""Pack the real training splits for a GPU run of a training recipe (train_recipe.sh): each
+crop scaled to a height of 64 px (the model reads 32; augmentation works on the larger crop)
+and stored as JPEG (quality 95) in an LMDB under .gpu_data/, which the device tool carries
+(64 MiB in all).
 
     python benchmarks/gpu/pack_real_train.py [--shared ../shared/data]
 """
