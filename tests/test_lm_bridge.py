@@ -84,11 +84,17 @@ def test_lm_frozen_and_kept_in_eval(lm_dir: Path) -> None:
     assert not torch.equal(bridge.language_projection.weight, proj_before)
 
 
-@pytest.mark.parametrize("layout", ["sequential", "shared"])
+# the positions of a 4-query prompt and the text after it, by layout (spread: max_text_tokens
+# of make_bridge's LM config, 64, so the three spread queries sit at 1, 1 + round(31.5) = 33, 64)
+PROMPT = {"sequential": [0, 1, 2, 3], "shared": [0, 0, 0, 0], "spread": [1, 33, 64, 0]}
+
+
+@pytest.mark.parametrize("layout", ["sequential", "shared", "spread"])
 def test_generate_is_the_greedy_reading_of_the_soft_prompt(lm_dir: Path, layout: str) -> None:
     """generate() against an independent greedy loop over the LM's own forward pass: the
     argmax token after [prompt; tokens so far] at the layout's positions (sequential: 0, 1, ...;
-    shared: the queries all at 0, the text from 1), stopping at EOS or after 6 tokens."""
+    shared: the queries all at 0, the text from 1; spread: the queries over the text's
+    positions, the last at 0, the text from 1), stopping at EOS or after 6 tokens."""
     bridge = make_bridge(lm_dir, prompt_positions=layout)
     torch.manual_seed(3)
     queries = torch.randn(2, 4, H)
@@ -101,7 +107,8 @@ def test_generate_is_the_greedy_reading_of_the_soft_prompt(lm_dir: Path, layout:
             ids: list[int] = []
             for _ in range(6):
                 n = inputs.shape[1]
-                pos = torch.arange(n) if layout == "sequential" else (torch.arange(n) - 3).clamp(0)
+                after = range(4, n) if layout == "sequential" else range(1, n - 3)  # the text
+                pos = torch.tensor(PROMPT[layout] + list(after))
                 logits = bridge.lm(inputs_embeds=inputs, position_ids=pos[None]).logits
                 nxt = int(logits[0, -1].argmax())
                 if nxt == eos:
@@ -120,6 +127,9 @@ def test_shared_positions_put_the_text_where_the_lm_learned_it(lm_dir: Path) -> 
     assert bridge.position_ids(2, 3, 4, torch.device("cpu")).tolist() == [[0, 0, 0, 1, 2, 3, 4]] * 2
     seq = make_bridge(lm_dir)
     assert seq.position_ids(1, 3, 2, torch.device("cpu")).tolist() == [[0, 1, 2, 3, 4]]
+    spread = make_bridge(lm_dir, prompt_positions="spread")
+    assert spread.position_ids(1, 4, 2, torch.device("cpu")).tolist() == [[1, 33, 64, 0, 1, 2]]
+    assert spread.position_ids(1, 1, 2, torch.device("cpu")).tolist() == [[0, 1, 2]]
 
     tok = bridge.tokenizer
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id

@@ -96,7 +96,8 @@ class LMConfig:
     # where the LM's absolute positions put the text after the soft prompt: "sequential" (the
     # queries take positions 0..Q-1 and the text starts at Q, where an LM trained on lines from
     # position 0 has rarely been) or "shared" (every query sits at position 0, BOS's slot, and
-    # the text at 1, 2, ... where the LM learned it)
+    # the text at 1, 2, ... where the LM learned it) or "spread" (the text as in "shared", the
+    # queries spread over the text's positions 1..max_text_tokens, the last at 0)
     prompt_positions: str = "sequential"
     dtype: str = "float32"
     local_files_only: bool = True  # False lets a hub name download (the user's opt-in)

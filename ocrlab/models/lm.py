@@ -23,6 +23,10 @@ sequential``, the first models' layout) the text starts at position Q, where the
 little: its loss on the scene words with a zero prompt is 3.24 nats/char there against 2.56 after
 ``<bos>`` at its own positions. ``shared`` puts every query at position 0 (the slot of ``<bos>``;
 GPT-2 has no other notion of order, and the queries differ by content) and the text at 1, 2, ...
+``spread`` keeps the text at 1, 2, ... and spreads the queries over the same positions (query i
+of Q at ``1 + i * (max_text_tokens - 1) / (Q - 2)``, the last one at 0), so that a frozen LM whose
+heads look near their own position finds the query placed near the character it is writing;
+``benchmarks/qformer_reading/oracle.py`` measures what each layout lets the bridge read.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from .config import LMConfig
 
 __all__ = ["IGNORE_INDEX", "PROMPT_POSITIONS", "LMBridge", "LMOutput", "load_causal_lm"]
 
-PROMPT_POSITIONS = ("sequential", "shared")
+PROMPT_POSITIONS = ("sequential", "shared", "spread")
 
 IGNORE_INDEX = -100
 """Label of the positions the LM loss skips (queries, padding): PyTorch's cross-entropy default."""
@@ -204,10 +208,17 @@ class LMBridge(nn.Module):
     ) -> torch.Tensor:
         """(B, prompt + text) positions of the soft prompt and the text after it, by
         ``config.prompt_positions``."""
-        if self.config.prompt_positions == "shared":
-            pos = torch.cat(
-                [torch.zeros(prompt, dtype=torch.long), torch.arange(1, text + 1)]
-            )  # (prompt + text,)
+        layout = self.config.prompt_positions
+        if layout in ("shared", "spread"):
+            if layout == "spread" and prompt > 1:
+                # queries 0..Q-2 spread over the text's positions 1..max_text_tokens, the last
+                # at 0: generate() numbers the text on from the last prompt position
+                span = self.config.max_text_tokens - 1
+                queries = 1 + torch.round(torch.arange(prompt - 1) * span / max(1, prompt - 2))
+                queries = torch.cat([queries.long(), torch.zeros(1, dtype=torch.long)])
+            else:
+                queries = torch.zeros(prompt, dtype=torch.long)
+            pos = torch.cat([queries, torch.arange(1, text + 1)])  # (prompt + text,)
         else:
             pos = torch.arange(prompt + text)  # (prompt + text,)
         return pos.to(device)[None].expand(batch, -1)  # (B, prompt + text)
