@@ -17,7 +17,7 @@
 set -euo pipefail
 OUT=${OUT:-benchmarks/gpu/out}
 CONFIG=${CONFIG:-configs/small-v8.yaml}
-INIT=${INIT:-models/ocrlab-small-v6}
+INIT=${INIT-models/ocrlab-small-v6}  # INIT= (empty): from scratch
 MINUTES=${MINUTES:-9}
 STEPS=${STEPS:-20000}
 BATCH=${BATCH:-128}
@@ -57,7 +57,7 @@ Path(out).write_text(yaml.safe_dump(cfg, sort_keys=False))
 print("training mix:", *data["train"], "validation:", data["val"], sep="\n  ")
 PY
 python3 -m ocrlab train --config /tmp/recipe.yaml --out "$run" \
-  --set train.init_from="$INIT" --set data.batch_size="$BATCH" \
+  --set train.init_from="${INIT:-null}" --set data.batch_size="$BATCH" \
   --set train.max_steps="$STEPS" --set train.max_minutes="$MINUTES" \
   --set train.eval_every=1000 --set train.save_every=1000 --set train.keep_snapshots=false \
   "${extra[@]}" 2>&1 | tail -n 40 | tee "$OUT/train.log"
