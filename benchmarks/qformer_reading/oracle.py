@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--layout", default=None, help="lm.prompt_positions (default: the model's)")
+    ap.add_argument("--queries", type=int, default=None, help="qformer.num_queries")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
@@ -114,6 +115,8 @@ def main() -> None:
     config, charset = read_model_config(args.checkpoint)
     if args.layout:
         config.lm.prompt_positions = args.layout
+    if args.queries:
+        config.qformer.num_queries = args.queries
     oracle = Oracle(config, charset)
     bridge = LMBridge(config.lm, config.qformer.hidden_size)
     train = [t for spec in TRAIN for t in texts_of(spec)]
