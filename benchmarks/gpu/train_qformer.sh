@@ -4,7 +4,7 @@
 # only; with the text at the LM's own positions, model.lm.prompt_positions=shared, as the
 # shipped Q-Former's second revision), longer and wider on one GPU, as one prepared script. Needs what benchmarks/gpu/prepare.sh
 # sends (the rapidfuzz wheel). From the repository root on the GPU machine:
-#   OUT=... MINUTES=8 bash benchmarks/gpu/train_qformer.sh
+#   OUT=... MINUTES=8 [LAYOUT=spread] bash benchmarks/gpu/train_qformer.sh
 # Brings back through $OUT (files of at most 16 MiB): the trained part only, in fp16
 # (qformer.safetensors: the Q-Former and the projection; the encoder, CTC head and LM are the
 # shipped model's, frozen), the run's metrics.jsonl with the reading diagnostics, and the
@@ -14,11 +14,12 @@ set -euo pipefail
 OUT=${OUT:-benchmarks/gpu/out}
 MINUTES=${MINUTES:-8}
 STEPS=${STEPS:-12000}
+LAYOUT=${LAYOUT:-shared}  # lm.prompt_positions; spread: benchmarks/qformer_reading/README.md section 8
 mkdir -p "$OUT"
 source benchmarks/gpu/env.sh
 run=/tmp/qformer-gpu
 python3 -m ocrlab train --config configs/small-v3.yaml --out "$run" \
-  --set train.init_from=models/ocrlab-small-v6 --set model.lm.prompt_positions=shared \
+  --set train.init_from=models/ocrlab-small-v6 --set model.lm.prompt_positions="$LAYOUT" \
   --set data.batch_size=128 \
   --set data.num_workers=12 --set train.max_steps="$STEPS" --set train.max_minutes="$MINUTES" \
   --set train.eval_every=1000 --set train.save_every=1000 --set train.keep_snapshots=false \
