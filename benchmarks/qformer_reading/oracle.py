@@ -72,20 +72,24 @@ def texts_of(spec: str) -> list[str]:
 @torch.no_grad()
 def evaluate(oracle: Oracle, bridge: LMBridge, texts: list[str]) -> dict:
     oracle.eval()
-    preds, info_nats, info_chars = [], 0.0, 0
+    preds, info_nats, info_chars, info_tokens = [], 0.0, 0, 0
     for i in range(0, len(texts), 50):
         batch = texts[i : i + 50]
         queries = oracle(batch)  # (B, Q, H)
         preds += bridge.generate(queries, max_new_tokens=bridge.config.max_text_tokens)
         prompt = bridge.project(queries)  # (B, Q, D)
-        with_q, _ = bridge.score_prompt(prompt, batch).nats()
+        with_q, tokens = bridge.score_prompt(prompt, batch).nats()
         zero, _ = bridge.score_prompt(torch.zeros_like(prompt), batch).nats()
         info_nats += zero - with_q
         info_chars += sum(len(t) for t in batch)
+        info_tokens += tokens
     oracle.train()
+    scores = score(preds, texts)
     row = {
-        "lm_cer": round(score(preds, texts).cer, 4),
-        "lm_accuracy": round(score(preds, texts).accuracy, 4),
+        "lm_cer": round(scores.cer, 4),
+        "lm_accuracy": round(scores.accuracy, 4),
+        # per scored token (characters + EOS), the unit of ocrlab.reading's query_info
+        "query_info": round(info_nats / info_tokens, 3),
         "info_nats_per_char": round(info_nats / info_chars, 3),
     }
     for lo, hi in BUCKETS:
@@ -123,6 +127,8 @@ def main() -> None:
     evals = {spec: texts_of(spec) for spec in EVAL}
     params = [*oracle.parameters(), *bridge.language_projection.parameters()]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    # warm-up times cosine from step 0: the schedule the committed oracle_*.json ran with (not
+    # ocrlab.train.optim.lr_lambda, whose cosine starts after the warm-up)
     warm = 100
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
@@ -158,7 +164,7 @@ def main() -> None:
             row["train_lm_loss"] = round(sum(losses[-100:]) / len(losses[-100:]), 4)
             row["sets"] = {spec: evaluate(oracle, bridge, t) for spec, t in evals.items()}
             results["evals"].append(row)
-            print(json.dumps({k: v for k, v in row.items()}, default=str)[:1500])
+            print(json.dumps(row, default=str)[:1500])
             write_json(args.out, results)
 
 
